@@ -1,0 +1,32 @@
+"""The data layer both frameworks read: one loader, shared transforms, shared batch order.
+
+``load(name, split)`` returns a checked ``Dataset`` (uint8 NHWC images, int64 labels);
+``preprocess`` turns images into the float32 inputs torchvision's ``ToTensor`` / ``Normalize``
+give, bit for bit; ``batch_indices`` gives the same batches for a seed in JAX and PyTorch.
+This package imports neither torch nor the rest of ``jaxcnn``.
+"""
+
+from .batching import batch_indices, epoch_order, num_batches
+from .dataset import Dataset
+from .errors import DataError
+from .loader import SOURCES, load
+from .locate import ENV_VAR
+from .specs import SPECS, SPLITS
+from .transforms import NORMALIZATIONS, normalize, preprocess, to_tensor
+
+__all__ = [
+    "ENV_VAR",
+    "NORMALIZATIONS",
+    "SOURCES",
+    "SPECS",
+    "SPLITS",
+    "DataError",
+    "Dataset",
+    "batch_indices",
+    "epoch_order",
+    "load",
+    "normalize",
+    "num_batches",
+    "preprocess",
+    "to_tensor",
+]
