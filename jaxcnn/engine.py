@@ -1,4 +1,4 @@
-"""The jit-compiled training engine: ``create_train_state``, ``train_step``, ``train_epoch``, ``evaluate``.
+"""The jit-compiled training engine: create the state, train steps and epochs, evaluate.
 
 Design, for speed on small CNNs:
 

@@ -58,7 +58,7 @@ def linear(in_features: int, out_features: int, *, rngs: nnx.Rngs) -> nnx.Linear
 
 
 class Pool2d(nnx.Module):
-    """2×2 pooling with stride 2 and no padding (``F.max_pool2d(x, 2)`` / ``F.avg_pool2d(x, 2)``)."""
+    """2×2 pooling, stride 2, no padding: ``F.max_pool2d(x, 2)`` or ``F.avg_pool2d(x, 2)``."""
 
     def __init__(self, kind: str = "max", window: int = 2):
         if kind not in POOLS:

@@ -29,7 +29,7 @@ def _pool_fn(kind: str):
 
 
 class Padded(nn.Module):
-    """Notebook 000 (``Net``): padded 5×5 convs, softmax output, meant for ``nll_loss`` as written."""
+    """Notebook 000 (``Net``): padded 5×5 convs and a softmax output (trained with ``nll_loss``)."""
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10,
                  pool: str = "max"):
