@@ -26,22 +26,27 @@ _ALLOWED = {
 }
 
 
+class _Refused(pickle.UnpicklingError):
+    pass
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> object:
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed") from None
+            raise _Refused(f"global {module}.{name} is not allowed") from None
 
 
 def unpickle(path: Path, content: bytes) -> dict:
     """Load a CIFAR pickle (a dict) with only numpy arrays allowed as globals."""
     try:
         obj = _RestrictedUnpickler(io.BytesIO(content), encoding="bytes").load()
-    except pickle.UnpicklingError as err:
-        raise DataError(f"{path}: refused or corrupt pickle ({err}); CIFAR-10 batches hold "
-                        f"only bytes, lists and numpy arrays. {_FIX}") from err
-    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as err:
+    except _Refused as err:
+        raise DataError(f"{path}: refused to unpickle: {err} (CIFAR-10 batches hold only "
+                        f"bytes, lists and numpy arrays; nothing was executed). {_FIX}") from err
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError,
+            AttributeError) as err:
         raise DataError(f"{path}: truncated or corrupt pickle ({type(err).__name__}: {err}). "
                         f"{_FIX}") from err
     if not isinstance(obj, dict):
