@@ -114,6 +114,8 @@ def from_torch(model: nnx.Module, state_dict: Mapping) -> None:
                 )
             variable = getattr(layer, attr)
             value = _to_flax(kind, suffix, value, model.flat_shape)
-            updates.append((variable, jnp.asarray(value, dtype=variable[...].dtype)))
+            # Copy: on CPU jnp.asarray may alias the (torch-owned) buffer, which a later
+            # in-place torch update would then change under the JAX model.
+            updates.append((variable, jnp.array(value, dtype=variable[...].dtype, copy=True)))
     for variable, value in updates:
         variable[...] = value
