@@ -1,0 +1,128 @@
+"""The JAX trainer: one recipe's model, optimiser and data on the device, behind the interface
+that :mod:`jaxcnn.run` drives (``torch_ref.train.TorchTrainer`` is its PyTorch twin).
+
+A trainer trains one epoch over given batches, evaluates on the test set, exports and imports
+its whole training state as nested numpy arrays (for :mod:`jaxcnn.checkpoints`), and gives its
+weights in PyTorch's names and layouts.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcnn.checkpoints import NestedArrays
+from jaxcnn.convert import to_torch
+from jaxcnn.engine import Engine, EpochMetrics
+from jaxcnn.losses import get_loss
+from jaxcnn.optim import make_optimizer
+from jaxcnn.recipes import Recipe
+from jaxcnn.registry import create_model
+
+Split = tuple[np.ndarray, np.ndarray]  # preprocessed float32 NHWC images, int64 labels
+
+
+class Evaluation(NamedTuple):
+    loss: float  # mean per-example loss, eval mode
+    accuracy: float  # fraction correct
+    outputs: np.ndarray  # (N, num_classes) eval-mode model outputs
+
+
+class Trainer(Protocol):
+    """What :func:`jaxcnn.run.run_training` needs from a framework."""
+
+    framework: str
+
+    @property
+    def global_step(self) -> int: ...
+
+    def train_epoch(self, batches: list[np.ndarray], *, epoch: int,
+                    progress: bool) -> EpochMetrics: ...
+
+    def evaluate(self) -> Evaluation: ...
+
+    def checkpoint_state(self) -> NestedArrays: ...
+
+    def load_checkpoint_state(self, state: NestedArrays) -> None: ...
+
+    def state_dict(self) -> dict[str, np.ndarray]: ...
+
+
+class JaxTrainer:
+    """A recipe trained by :class:`jaxcnn.engine.Engine` on device-resident data."""
+
+    framework = "jax"
+
+    def __init__(self, recipe: Recipe, train: Split, test: Split):
+        model = create_model(recipe.arch, seed=recipe.seed, **recipe.model_options)
+        self.engine = Engine(model, make_optimizer(recipe.optimizer, recipe.lr, recipe.momentum),
+                             get_loss(recipe.loss))
+        self.state = self.engine.create_train_state(model)
+        self.train_x, self.train_y = jnp.asarray(train[0]), jnp.asarray(train[1])
+        self.test_x, self.test_y = jnp.asarray(test[0]), jnp.asarray(test[1])
+
+    @property
+    def global_step(self) -> int:
+        return int(self.state.step)
+
+    def train_epoch(self, batches: list[np.ndarray], *, epoch: int,
+                    progress: bool) -> EpochMetrics:
+        self.state, metrics = self.engine.train_epoch(self.state, self.train_x, self.train_y,
+                                                      batches, epoch=epoch, progress=progress)
+        return metrics
+
+    def evaluate(self) -> Evaluation:
+        result = self.engine.evaluate(self.state, self.test_x, self.test_y)
+        return Evaluation(result["loss"], result["accuracy"], result["outputs"])
+
+    def checkpoint_state(self) -> NestedArrays:
+        """The TrainState (params, batch stats, dropout RNG, optimizer state, step) as arrays
+        named by their pytree paths; RNG keys are stored as their raw key data."""
+        tree: NestedArrays = {}
+        for path, leaf in jax.tree_util.tree_flatten_with_path(self.state)[0]:
+            if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+                leaf = jax.random.key_data(leaf)
+            *parents, name = _path_names(path)
+            node = tree
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[name] = np.asarray(leaf)
+        return tree
+
+    def load_checkpoint_state(self, state: NestedArrays) -> None:
+        """Replace the TrainState with ``state`` (from :meth:`checkpoint_state`), exactly."""
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(self.state)
+        restored = []
+        for path, template in leaves:
+            names = _path_names(path)
+            value = state
+            for part in names:
+                if not isinstance(value, dict) or part not in value:
+                    raise ValueError(f"checkpoint lacks {'/'.join(names)}")
+                value = value[part]
+            if jnp.issubdtype(template.dtype, jax.dtypes.prng_key):
+                value = jax.random.wrap_key_data(value, impl=jax.random.key_impl(template))
+            elif value.shape != template.shape or value.dtype != template.dtype:
+                raise ValueError(f"checkpoint {'/'.join(names)}: {value.dtype}{value.shape}, "
+                                 f"expected {template.dtype}{template.shape}")
+            restored.append(jnp.asarray(value))
+        self.state = jax.tree_util.tree_unflatten(treedef, restored)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return to_torch(self.engine.to_model(self.state))
+
+
+def _path_names(path: tuple) -> list[str]:
+    """A pytree key path as strings: dict keys, attribute names and sequence indices."""
+    names = []
+    for key in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(key, attr):
+                names.append(str(getattr(key, attr)))
+                break
+        else:
+            raise TypeError(f"unsupported pytree key {key!r}")
+    return names
