@@ -1,0 +1,129 @@
+"""One training run, whatever the framework: data, trainer, the epoch loop, final outputs.
+
+Epochs are numbered from 1 (as the notebooks print them); epoch ``e`` visits the training set in
+the order ``jaxcnn.data.batch_indices(n, batch_size, seed=recipe.seed, epoch=e - 1)`` in both
+frameworks (the 0-based epoch index, as :mod:`jaxcnn.parity` uses it). After each epoch the
+run appends its metrics row, then saves its checkpoint; resuming restores the latest complete
+checkpoint and drops any metrics row written after it, so an interrupted run resumed ends
+exactly where the same run uninterrupted would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+from jaxcnn import rundir
+from jaxcnn.checkpoints import EpochCheckpoints
+from jaxcnn.data import Dataset, batch_indices, load, preprocess
+from jaxcnn.engine import backend_summary
+from jaxcnn.recipes import Recipe
+from jaxcnn.training import Evaluation, JaxTrainer, Trainer
+
+FRAMEWORKS = ("jax", "torch")
+_VERSIONED = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "torch")
+
+
+def load_data(recipe: Recipe, *, data_dir: str | None = None,
+              subset: int | None = None) -> tuple[Dataset, Dataset]:
+    """The recipe's train and test sets; with ``subset`` N, the first N training images and
+    the first N // 6 (at least one) test images. Raises ``jaxcnn.data.DataError``."""
+    train = load(recipe.dataset, "train", data_dir=data_dir)
+    test = load(recipe.dataset, "test", data_dir=data_dir)
+    if subset:
+        train, test = _first(train, subset), _first(test, max(1, subset // 6))
+    return train, test
+
+
+def _first(dataset: Dataset, n: int) -> Dataset:
+    return dataclasses.replace(dataset, images=dataset.images[:n], labels=dataset.labels[:n])
+
+
+def make_trainer(framework: str, recipe: Recipe, train: Dataset, test: Dataset) -> Trainer:
+    """The ``jax`` or ``torch`` trainer of ``recipe`` on the preprocessed data sets."""
+    splits = [(preprocess(ds.images, recipe.normalization), ds.labels) for ds in (train, test)]
+    if framework == "jax":
+        return JaxTrainer(recipe, *splits)
+    if framework == "torch":
+        from torch_ref.train import TorchTrainer  # torch is an optional extra
+
+        return TorchTrainer(recipe, *splits)
+    raise ValueError(f"unknown framework {framework!r}; choose one of {', '.join(FRAMEWORKS)}")
+
+
+def environment(framework: str) -> dict:
+    """Package versions and the device a ``framework`` run computes on."""
+    versions = {}
+    for package in _VERSIONED:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    if framework == "torch":
+        import torch
+
+        device = f"torch cpu ({torch.get_num_threads()} threads)"
+    else:
+        device = f"jax {backend_summary()}"
+    return {"versions": versions, "device": device}
+
+
+def format_row(row: dict, epochs: int) -> str:
+    """One epoch's metrics as one line of text."""
+    return (f"epoch {row['epoch']}/{epochs}  train loss {row['train_loss']:.4f} "
+            f"acc {100 * row['train_accuracy']:.2f}%  test loss {row['test_loss']:.4f} "
+            f"acc {100 * row['test_accuracy']:.2f}%  {row['seconds']:.1f} s  "
+            f"{row['images_per_second']:.0f} img/s")
+
+
+def run_training(trainer: Trainer, recipe: Recipe, run_dir: Path, *, train_size: int,
+                 test: Dataset, config: dict, progress: bool = True,
+                 log: Callable[[str], None] = print) -> list[dict]:
+    """Train ``recipe`` to ``recipe.epochs`` in ``run_dir``, resuming from its latest checkpoint,
+    then write ``model.safetensors`` and the report. Returns the metrics rows of every epoch.
+
+    Raises :class:`jaxcnn.engine.TrainingDiverged` on a NaN/inf loss; the diverged epoch writes
+    neither metrics nor checkpoint.
+    """
+    checkpoints = EpochCheckpoints(run_dir)
+    done = checkpoints.latest_epoch() or 0
+    history = [row for row in rundir.read_metrics(run_dir) if row["epoch"] <= done]
+    rundir.write_metrics(run_dir, history)
+    if done:
+        state, meta = checkpoints.restore(done)
+        trainer.load_checkpoint_state(state)
+        log(f"resumed from {checkpoints.directory / str(done)} "
+            f"(epoch {done}, global step {meta['global_step']})")
+    evaluation: Evaluation | None = None
+    for epoch in range(done + 1, recipe.epochs + 1):
+        batches = batch_indices(train_size, recipe.batch_size, seed=recipe.seed, epoch=epoch - 1)
+        start = time.perf_counter()
+        metrics = trainer.train_epoch(batches, epoch=epoch, progress=progress)
+        seconds = time.perf_counter() - start
+        evaluation = trainer.evaluate()
+        row = {"epoch": epoch, "train_loss": metrics.loss, "train_accuracy": metrics.accuracy,
+               "test_loss": evaluation.loss, "test_accuracy": evaluation.accuracy,
+               "seconds": seconds, "images_per_second": metrics.examples / seconds,
+               "global_step": trainer.global_step}
+        log(format_row(row, recipe.epochs))
+        rundir.append_metrics(run_dir, row)
+        checkpoints.save(epoch, trainer.checkpoint_state(),
+                         {"global_step": trainer.global_step, "framework": trainer.framework})
+        history.append(row)
+    checkpoints.close()
+    if evaluation is None:
+        evaluation = trainer.evaluate()
+    state_dict = trainer.state_dict()
+    rundir.write_weights(run_dir, state_dict)
+
+    from jaxcnn.report import write_report  # imports matplotlib: only once training is done
+
+    report = write_report(run_dir, config=config, history=history, test_images=test.images,
+                          test_labels=test.labels, outputs=evaluation.outputs,
+                          class_names=test.class_names, state_dict=state_dict)
+    log(f"test accuracy {100 * evaluation.accuracy:.2f}%; weights {run_dir / rundir.WEIGHTS}, "
+        f"report {report}")
+    return history
