@@ -1,0 +1,77 @@
+"""Optimiser-step parity: the same weights and batches through optax and torch.optim.
+
+Every architecture runs its recipe's loss and batch size, with dropout off (``dropout`` is built
+with ``dropout=0.0``), under three optimisers (:data:`OPTIMIZER_SETTINGS`). The JAX side is the
+training engine's ``train_step``, jitted; the PyTorch side is :func:`torch_side.torch_step`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxcnn.data import batch_indices
+from jaxcnn.engine import Engine, _zero_metrics
+from jaxcnn.losses import get_loss
+from jaxcnn.optim import make_optimizer
+from jaxcnn.parity.pair import make_pair, max_param_diff
+from jaxcnn.parity.torch_side import (
+    to_labels,
+    to_nchw,
+    torch_dtype,
+    torch_loss,
+    torch_optimizer,
+    torch_step,
+)
+from jaxcnn.recipes import Recipe, get_recipe
+
+# name -> (optimizer, learning rate or None for the recipe's, momentum)
+OPTIMIZER_SETTINGS: dict[str, tuple[str, float | None, float]] = {
+    "sgd": ("sgd", None, 0.0),
+    "sgd_momentum": ("sgd", None, 0.9),
+    "adam": ("adam", 1e-3, 0.0),
+}
+
+
+def no_dropout_options(arch: str) -> dict:
+    """Model options that switch dropout off (only the ``dropout`` architecture has it on)."""
+    return {"dropout": 0.0} if arch == "dropout" else {}
+
+
+def optimizer_of(setting: str, recipe: Recipe) -> tuple[str, float, float]:
+    """(optimizer, lr, momentum) of an :data:`OPTIMIZER_SETTINGS` entry for ``recipe``."""
+    name, lr, momentum = OPTIMIZER_SETTINGS[setting]
+    return name, recipe.lr if lr is None else lr, momentum
+
+
+def step_diffs(arch: str, setting: str, images: np.ndarray, labels: np.ndarray, *,
+               checkpoints: Sequence[int] = (1, 10, 100),
+               float64: bool = False) -> dict[int, float]:
+    """Max abs parameter difference after each of ``checkpoints`` steps on the recipe's batches.
+
+    ``images``/``labels``: the preprocessed training set; batches are the recipe's epoch-0
+    batches (:func:`jaxcnn.data.batch_indices`).
+    """
+    recipe = get_recipe(arch)
+    pair = make_pair(arch, seed=recipe.seed, options=no_dropout_options(arch), float64=float64)
+    name, lr, momentum = optimizer_of(setting, recipe)
+    engine = Engine(pair.jax_model, make_optimizer(name, lr, momentum), get_loss(recipe.loss))
+    state = engine.create_train_state(pair.jax_model)
+    jax_step = jax.jit(lambda s, x, y: engine.train_step(s, x, y, _zero_metrics())[0])
+    optimizer = torch_optimizer(name, pair.torch_model.parameters(), lr, momentum)
+    loss_fn = torch_loss(recipe.loss)
+    dtype = np.float64 if float64 else np.float32
+    batches = batch_indices(len(labels), recipe.batch_size, seed=recipe.seed, epoch=0)
+    diffs = {}
+    for step in range(1, max(checkpoints) + 1):
+        idx = batches[step - 1]
+        x, y = images[idx].astype(dtype), labels[idx]
+        state = jax_step(state, jnp.asarray(x), jnp.asarray(y))
+        torch_step(pair.torch_model, optimizer, loss_fn, to_nchw(x, torch_dtype(float64)),
+                   to_labels(y))
+        if step in checkpoints:
+            diffs[step] = max_param_diff(engine.to_model(state), pair.torch_model)
+    return diffs
