@@ -2,7 +2,8 @@
 
 Every architecture runs its recipe's loss and batch size, with dropout off (``dropout`` is built
 with ``dropout=0.0``), under three optimisers (:data:`OPTIMIZER_SETTINGS`). The JAX side is the
-training engine's ``train_step``, jitted; the PyTorch side is :func:`torch_side.torch_step`.
+training engine's ``train_step``, jitted; the PyTorch side is :func:`torch_side.torch_step` with
+``torch_ref.train``'s optimiser and loss.
 """
 
 from __future__ import annotations
@@ -13,19 +14,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import torch_ref.train as torch_train
 from jaxcnn.data import batch_indices
 from jaxcnn.engine import Engine, _zero_metrics
 from jaxcnn.losses import get_loss
 from jaxcnn.optim import make_optimizer
 from jaxcnn.parity.pair import make_pair, max_param_diff
-from jaxcnn.parity.torch_side import (
-    to_labels,
-    to_nchw,
-    torch_dtype,
-    torch_loss,
-    torch_optimizer,
-    torch_step,
-)
+from jaxcnn.parity.torch_side import to_labels, to_nchw, torch_dtype, torch_step
 from jaxcnn.recipes import Recipe, get_recipe
 
 # name -> (optimizer, learning rate or None for the recipe's, momentum)
@@ -41,10 +36,13 @@ def no_dropout_options(arch: str) -> dict:
     return {"dropout": 0.0} if arch == "dropout" else {}
 
 
-def optimizer_of(setting: str, recipe: Recipe) -> tuple[str, float, float]:
-    """(optimizer, lr, momentum) of an :data:`OPTIMIZER_SETTINGS` entry for ``recipe``."""
+def setting_recipe(arch: str, setting: str, *, dropout_off: bool = True) -> Recipe:
+    """``arch``'s recipe with the optimiser of :data:`OPTIMIZER_SETTINGS` entry ``setting``."""
+    recipe = get_recipe(arch)
     name, lr, momentum = OPTIMIZER_SETTINGS[setting]
-    return name, recipe.lr if lr is None else lr, momentum
+    options = no_dropout_options(arch) if dropout_off else {}
+    return recipe.replace(optimizer=name, lr=recipe.lr if lr is None else lr, momentum=momentum,
+                          model_options={**recipe.model_options, **options})
 
 
 def step_diffs(arch: str, setting: str, images: np.ndarray, labels: np.ndarray, *,
@@ -55,14 +53,14 @@ def step_diffs(arch: str, setting: str, images: np.ndarray, labels: np.ndarray, 
     ``images``/``labels``: the preprocessed training set; batches are the recipe's epoch-0
     batches (:func:`jaxcnn.data.batch_indices`).
     """
-    recipe = get_recipe(arch)
-    pair = make_pair(arch, seed=recipe.seed, options=no_dropout_options(arch), float64=float64)
-    name, lr, momentum = optimizer_of(setting, recipe)
-    engine = Engine(pair.jax_model, make_optimizer(name, lr, momentum), get_loss(recipe.loss))
+    recipe = setting_recipe(arch, setting)
+    pair = make_pair(arch, seed=recipe.seed, options=recipe.model_options, float64=float64)
+    engine = Engine(pair.jax_model, make_optimizer(recipe.optimizer, recipe.lr, recipe.momentum),
+                    get_loss(recipe.loss))
     state = engine.create_train_state(pair.jax_model)
     jax_step = jax.jit(lambda s, x, y: engine.train_step(s, x, y, _zero_metrics())[0])
-    optimizer = torch_optimizer(name, pair.torch_model.parameters(), lr, momentum)
-    loss_fn = torch_loss(recipe.loss)
+    optimizer = torch_train.make_optimizer(recipe, pair.torch_model.parameters())
+    loss_fn = torch_train.LOSSES[recipe.loss]
     dtype = np.float64 if float64 else np.float32
     batches = batch_indices(len(labels), recipe.batch_size, seed=recipe.seed, epoch=0)
     diffs = {}
