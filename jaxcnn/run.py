@@ -79,6 +79,21 @@ def format_row(row: dict, epochs: int) -> str:
             f"{row['images_per_second']:.0f} img/s")
 
 
+def _train_epoch(trainer: Trainer, recipe: Recipe, epoch: int, train_size: int,
+                 progress: bool) -> tuple[dict, Evaluation]:
+    """Train epoch ``epoch`` and evaluate: its metrics row and the test-set evaluation."""
+    batches = batch_indices(train_size, recipe.batch_size, seed=recipe.seed, epoch=epoch - 1)
+    start = time.perf_counter()
+    metrics = trainer.train_epoch(batches, epoch=epoch, progress=progress)
+    seconds = time.perf_counter() - start
+    evaluation = trainer.evaluate()
+    row = {"epoch": epoch, "train_loss": metrics.loss, "train_accuracy": metrics.accuracy,
+           "test_loss": evaluation.loss, "test_accuracy": evaluation.accuracy,
+           "seconds": seconds, "images_per_second": metrics.examples / seconds,
+           "global_step": trainer.global_step}
+    return row, evaluation
+
+
 def run_training(trainer: Trainer, recipe: Recipe, run_dir: Path, *, train_size: int,
                  test: Dataset, config: dict, progress: bool = True,
                  log: Callable[[str], None] = print) -> list[dict]:
@@ -98,22 +113,16 @@ def run_training(trainer: Trainer, recipe: Recipe, run_dir: Path, *, train_size:
         log(f"resumed from {checkpoints.directory / str(done)} "
             f"(epoch {done}, global step {meta['global_step']})")
     evaluation: Evaluation | None = None
-    for epoch in range(done + 1, recipe.epochs + 1):
-        batches = batch_indices(train_size, recipe.batch_size, seed=recipe.seed, epoch=epoch - 1)
-        start = time.perf_counter()
-        metrics = trainer.train_epoch(batches, epoch=epoch, progress=progress)
-        seconds = time.perf_counter() - start
-        evaluation = trainer.evaluate()
-        row = {"epoch": epoch, "train_loss": metrics.loss, "train_accuracy": metrics.accuracy,
-               "test_loss": evaluation.loss, "test_accuracy": evaluation.accuracy,
-               "seconds": seconds, "images_per_second": metrics.examples / seconds,
-               "global_step": trainer.global_step}
-        log(format_row(row, recipe.epochs))
-        rundir.append_metrics(run_dir, row)
-        checkpoints.save(epoch, trainer.checkpoint_state(),
-                         {"global_step": trainer.global_step, "framework": trainer.framework})
-        history.append(row)
-    checkpoints.close()
+    try:
+        for epoch in range(done + 1, recipe.epochs + 1):
+            row, evaluation = _train_epoch(trainer, recipe, epoch, train_size, progress)
+            log(format_row(row, recipe.epochs))
+            rundir.append_metrics(run_dir, row)
+            checkpoints.save(epoch, trainer.checkpoint_state(),
+                             {"global_step": trainer.global_step, "framework": trainer.framework})
+            history.append(row)
+    finally:
+        checkpoints.close()
     if evaluation is None:
         evaluation = trainer.evaluate()
     state_dict = trainer.state_dict()
