@@ -31,6 +31,14 @@ OPTIMIZER_SETTINGS: dict[str, tuple[str, float | None, float]] = {
 }
 
 
+def recipe_setting(arch: str) -> str:
+    """The :data:`OPTIMIZER_SETTINGS` entry that is ``arch``'s own recipe optimiser."""
+    recipe = get_recipe(arch)
+    if recipe.optimizer == "adam":
+        return "adam"
+    return "sgd_momentum" if recipe.momentum else "sgd"
+
+
 def no_dropout_options(arch: str) -> dict:
     """Model options that switch dropout off (only the ``dropout`` architecture has it on)."""
     return {"dropout": 0.0} if arch == "dropout" else {}
