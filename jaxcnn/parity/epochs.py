@@ -52,6 +52,7 @@ class ParityRun:
     test_examples: int
     float64: bool = False
     note: str = ""
+    initial_test_accuracy: tuple[float, float] = (0.0, 0.0)  # percent, (jax, torch), untrained
     epochs: list[EpochRecord] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -84,29 +85,34 @@ def max_state_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
                      for k in a if np.issubdtype(a[k].dtype, np.floating)))
 
 
+def _accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
+    return 100 * float(np.mean(outputs.argmax(-1) == labels))
+
+
 def run_parity(recipe: Recipe, train: Split, test: Split, *, epochs: int, label: str = "",
                float64: bool = False, note: str = "", progress: bool = True) -> ParityRun:
     """Train ``recipe`` for ``epochs`` in both frameworks from the PyTorch init; compare each."""
     jax_trainer, torch_trainer = make_trainers(recipe, train, test, float64=float64)
     labels = np.asarray(test[1])
     run = ParityRun(label or recipe.arch, recipe.to_dict(), len(train[1]), len(labels),
-                    float64, note)
+                    float64, note, initial_test_accuracy=(
+                        _accuracy(jax_trainer.evaluate().outputs, labels),
+                        _accuracy(torch_trainer.evaluate().outputs, labels)))
     for epoch in range(epochs):
         batches = batch_indices(len(train[1]), recipe.batch_size, seed=recipe.seed, epoch=epoch)
         start = time.perf_counter()
         jax_metrics = jax_trainer.train_epoch(batches, epoch=epoch, progress=progress)
-        jax_pred = jax_trainer.evaluate().outputs.argmax(-1)
+        jax_out = jax_trainer.evaluate().outputs
         middle = time.perf_counter()
         torch_metrics = torch_trainer.train_epoch(batches, epoch=epoch, progress=progress)
-        torch_pred = torch_trainer.evaluate().outputs.argmax(-1)
+        torch_out = torch_trainer.evaluate().outputs
         end = time.perf_counter()
-        jax_acc = 100 * float(np.mean(jax_pred == labels))
-        torch_acc = 100 * float(np.mean(torch_pred == labels))
+        jax_acc, torch_acc = _accuracy(jax_out, labels), _accuracy(torch_out, labels)
         run.epochs.append(EpochRecord(
             epoch=epoch + 1, jax_train_loss=jax_metrics.loss, torch_train_loss=torch_metrics.loss,
             jax_test_accuracy=jax_acc, torch_test_accuracy=torch_acc,
             accuracy_diff_pp=jax_acc - torch_acc,
-            agreement=100 * float(np.mean(jax_pred == torch_pred)),
+            agreement=100 * float(np.mean(jax_out.argmax(-1) == torch_out.argmax(-1))),
             max_param_diff=max_state_diff(jax_trainer.state_dict(), torch_trainer.state_dict()),
             jax_seconds=middle - start, torch_seconds=end - middle,
         ))

@@ -26,20 +26,23 @@ def markdown_table(runs: Sequence[ParityRun]) -> str:
 
 
 def plot_accuracy(runs: Sequence[ParityRun], path: Path) -> None:
-    """Test accuracy per epoch, JAX solid and PyTorch dashed, every run on one chart."""
+    """Test accuracy per epoch (0: untrained), JAX solid and PyTorch dashed, on one chart."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, run in enumerate(runs):
-        epochs = [r.epoch for r in run.epochs]
+        epochs = [0] + [r.epoch for r in run.epochs]
+        jax_acc, torch_acc = run.initial_test_accuracy
         color = f"C{i % 10}"
-        ax.plot(epochs, [r.jax_test_accuracy for r in run.epochs], "-o", color=color,
-                label=f"{run.label} JAX")
-        ax.plot(epochs, [r.torch_test_accuracy for r in run.epochs], "--x", color=color,
-                label=f"{run.label} PyTorch")
+        ax.plot(epochs, [jax_acc] + [r.jax_test_accuracy for r in run.epochs], "-o",
+                color=color, label=f"{run.label} JAX")
+        ax.plot(epochs, [torch_acc] + [r.torch_test_accuracy for r in run.epochs], "--x",
+                color=color, label=f"{run.label} PyTorch")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Test accuracy, JAX (solid) vs PyTorch (dashed)")
