@@ -21,6 +21,7 @@ from flax import nnx
 
 from jaxcnn.convert import from_torch
 from jaxcnn.data import batch_indices
+from jaxcnn.parity.pair import max_state_diff
 from jaxcnn.recipes import Recipe
 from jaxcnn.training import JaxTrainer, Split
 from torch_ref.train import TorchTrainer
@@ -77,12 +78,6 @@ def make_trainers(recipe: Recipe, train: Split, test: Split, *,
         nnx.update(model, jax.tree.map(lambda p: p.astype(jnp.float64), params))
     jax_trainer.state = jax_trainer.engine.create_train_state(model)
     return jax_trainer, torch_trainer
-
-
-def max_state_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
-    """Largest absolute difference over the floating-point entries of two state dicts."""
-    return float(max(np.max(np.abs(a[k].astype(np.float64) - b[k].astype(np.float64)))
-                     for k in a if np.issubdtype(a[k].dtype, np.floating)))
 
 
 def _accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:

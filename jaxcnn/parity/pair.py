@@ -44,13 +44,16 @@ def make_pair(arch: str, *, seed: int, options: dict | None = None,
     return ModelPair(jax_model, torch_model)
 
 
+def max_state_diff(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> float:
+    """Largest absolute difference over the floating-point entries of two state dicts."""
+    return float(max(np.max(np.abs(np.asarray(a[k], np.float64) - np.asarray(b[k], np.float64)))
+                     for k in a if np.issubdtype(np.asarray(a[k]).dtype, np.floating)))
+
+
 def max_param_diff(jax_model: nnx.Module, torch_model: nn.Module) -> float:
     """Largest absolute difference over all parameters, compared in PyTorch's layout."""
-    theirs = torch_model.state_dict()
-    diffs = [np.max(np.abs(np.asarray(value, np.float64)
-                           - theirs[name].detach().numpy().astype(np.float64)))
-             for name, value in to_torch(jax_model).items() if theirs[name].is_floating_point()]
-    return float(max(diffs))
+    theirs = {k: v.detach().numpy() for k, v in torch_model.state_dict().items()}
+    return max_state_diff(to_torch(jax_model), theirs)
 
 
 DataDirs = Mapping[str, str | os.PathLike]
