@@ -15,6 +15,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import safetensors.numpy
+from flax import nnx
 
 from jaxcnn import plots, rundir
 from jaxcnn.convert import from_torch
@@ -74,7 +75,7 @@ def load_model(arch: str, model_options: Mapping, state_dict: Mapping):
 
 def first_conv_weight(arch: str, model_options: Mapping, state_dict: Mapping) -> np.ndarray:
     """The first conv layer's weight in PyTorch's layout (O, I, kH, kW)."""
-    names = create_model(arch, **model_options).torch_names
+    names = nnx.eval_shape(lambda: create_model(arch, **model_options)).torch_names
     return np.asarray(state_dict[names["conv1"] + ".weight"])
 
 
