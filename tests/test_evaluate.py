@@ -95,19 +95,21 @@ def test_jax_run_with_report(tmp_path, fashion, weights):
     assert f"{correct}/10000 = {correct / 100:.2f}%" in report
 
 
-def test_errors(tmp_path, fashion, weights):
+def test_bad_run_dir(tmp_path):
     missing = evaluate(tmp_path / "absent")
     assert missing.returncode == 2
     assert "absent is not a directory" in missing.stderr and "Traceback" not in missing.stderr
 
-    run_dir = make_run(tmp_path / "run", "torch", weights, data_dir=fashion[0])
-    out_of_range = evaluate(run_dir, "--index", "10000")
-    assert out_of_range.returncode == 2
-    assert "--index 10000 is out of range" in out_of_range.stderr
-    assert "Traceback" not in out_of_range.stderr
-
-    (run_dir / "model.safetensors").unlink()
-    incomplete = evaluate(run_dir)
+    (tmp_path / "config.json").write_text(json.dumps({"framework": "jax"}))
+    (tmp_path / "metrics.jsonl").write_text("")
+    incomplete = evaluate(tmp_path)
     assert incomplete.returncode == 2
     assert "model.safetensors is missing" in incomplete.stderr
     assert "still running" in incomplete.stderr and "Traceback" not in incomplete.stderr
+
+
+def test_index_out_of_range(tmp_path, fashion, weights):
+    run_dir = make_run(tmp_path / "run", "torch", weights, data_dir=fashion[0])
+    result = evaluate(run_dir, "--index", "10000")
+    assert result.returncode == 2
+    assert "--index 10000 is out of range" in result.stderr and "Traceback" not in result.stderr
