@@ -120,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.run_dir / 'model.safetensors'}: {err}")
     predictions = outputs.argmax(axis=-1)
     print(f"run {args.run_dir}: {recipe['arch']} on {recipe['dataset']} ({framework}), "
-          f"{len(test)} test images\n")
+          f"{len(test)} test images")
+    trained_on = config.get("data", {}).get("test_examples")
+    if trained_on and trained_on != len(test):
+        print(f"(the run itself evaluated a subset: its first {trained_on} test images)")
+    print()
     print_results(test.labels, predictions, test.class_names)
 
     if args.index is not None:
