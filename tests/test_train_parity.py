@@ -117,12 +117,18 @@ def test_100_steps_agree_to_1e_10_in_float64() -> None:
 
 
 def test_one_epoch_of_lenet_on_6000_images(tmp_path) -> None:
-    """The code path of ``scripts/parity.py``, on the first 6000 Fashion-MNIST images."""
+    """The code path of ``scripts/parity.py``, on the first 6000 Fashion-MNIST images.
+
+    The lenet recipe (SGD lr 1e-3) still predicts one class for every image after one epoch,
+    which would make agreement trivial; lr 0.01 with momentum 0.9 learns (measured: 34.48 %
+    in both, 100 % agreement, max abs param diff 6.6e-7).
+    """
     dirs = _data_dirs()
-    runs = cli.main(["--arch", "lenet", "--epochs", "1", "--subset", "6000", "--no-progress",
-                     "--out", str(tmp_path),
+    runs = cli.main(["--arch", "lenet", "--epochs", "1", "--subset", "6000", "--lr", "0.01",
+                     "--momentum", "0.9", "--no-progress", "--out", str(tmp_path),
                      "--data-dir", f"fashion_mnist={dirs['fashion_mnist']}"])
     record = runs[0].epochs[0]
+    assert record.jax_test_accuracy > 20.0, "not learning: the comparison would be trivial"
     assert abs(record.accuracy_diff_pp) <= 0.3
     assert record.agreement >= 99.0
     report = json.loads((tmp_path / "parity.json").read_text())
