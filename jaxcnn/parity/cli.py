@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jaxcnn.optim import OPTIMIZERS
-from jaxcnn.options import ARCHITECTURES
+from jaxcnn.options import ARCHITECTURES, OPTIONS
 from jaxcnn.parity.epochs import ParityRun, run_parity
 from jaxcnn.parity.pair import DataDirs, load_inputs, parse_data_dirs
 from jaxcnn.parity.report import markdown_table, write_report
@@ -35,7 +35,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--momentum", type=float, help="sgd momentum; default: the recipe's")
     parser.add_argument("--batch-size", type=int, help="default: the recipe's")
     parser.add_argument("--dropout", type=float,
-                        help="dropout rate for the dropout/lenet architectures")
+                        help="dropout rate (applies to the dropout and lenet architectures)")
     parser.add_argument("--subset", type=int, help="train on the first N training images")
     parser.add_argument("--float64", action="store_true", help="both frameworks in float64")
     parser.add_argument("--data-dir", action="append",
@@ -54,7 +54,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Recipe, str]]:
     runs = []
     for arch in ARCHITECTURES if args.all else [args.arch]:
         recipe = get_recipe(arch).replace(**overrides)
-        if args.dropout is not None:
+        if args.dropout is not None and "dropout" in OPTIONS[arch]:
             recipe = recipe.replace(model_options={**recipe.model_options, "dropout": args.dropout})
         rate = recipe.model_options.get("dropout", 0.25 if arch == "dropout" else 0.0)
         runs.append((arch, recipe, MASKS_DIFFER if rate > 0 else ""))
