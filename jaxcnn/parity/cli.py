@@ -18,7 +18,7 @@ from jaxcnn.parity.pair import DataDirs, load_inputs, parse_data_dirs
 from jaxcnn.parity.report import markdown_table, write_report
 from jaxcnn.recipes import DATASETS, Recipe, get_recipe
 
-MASKS_DIFFER = ("dropout on: each framework draws its own Dropout2d masks, so the runs are not "
+MASKS_DIFFER = ("dropout on: each framework draws its own dropout masks, so the runs are not "
                 "like for like (see the dropout=0 run)")
 NO_DROPOUT = "dropout=0: like-for-like comparison of the dropout architecture"
 
