@@ -52,7 +52,9 @@ def summary(model: nnx.Module, input_shape: tuple[int, ...]) -> str:
     model.eval()
     try:
         with _record_calls(model, rows):
-            jax.eval_shape(model, jax.ShapeDtypeStruct(input_shape, jnp.float32))
+            # A fresh function each time: jax.eval_shape caches traces per callable, and a
+            # cached trace of ``model`` would record no rows on a second call.
+            jax.eval_shape(lambda x: model(x), jax.ShapeDtypeStruct(input_shape, jnp.float32))
     finally:
         model.train()
     width = max(len(name) for name, _, _ in rows)
