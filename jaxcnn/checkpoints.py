@@ -29,7 +29,8 @@ class EpochCheckpoints:
 
     def epochs(self) -> list[int]:
         """The epochs with a complete checkpoint, ascending."""
-        return sorted(self._manager.all_steps(read=True))
+        self._manager.reload()  # another process (a killed run) may have written some
+        return sorted(self._manager.all_steps())
 
     def latest_epoch(self) -> int | None:
         """The last epoch with a complete checkpoint, or ``None``."""
