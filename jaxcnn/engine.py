@@ -14,6 +14,11 @@ Design, for speed on small CNNs:
   Python loop of single steps measured faster, so the default is 1 there and 32 elsewhere.
 * A non-finite loss is recorded on the device with its global step; ``train_epoch`` checks the
   flag every ``check_every`` steps and raises :class:`TrainingDiverged` naming epoch and step.
+* With a ``mesh`` (:func:`make_mesh`) the same steps train data-parallel: the state and the data
+  set are replicated on every device, each step's batch indices are split over the mesh's
+  ``"data"`` axis, and XLA all-reduces the gradients. A last partial batch that the devices do
+  not divide runs replicated (every device computes the whole batch), so the weights are those
+  of one device, to float rounding.
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
+
+DATA_AXIS = "data"
 
 
 class TrainState(NamedTuple):
@@ -49,9 +58,29 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-def _zero_metrics() -> dict[str, jax.Array]:
-    return {"loss_sum": jnp.zeros((), jnp.float32), "correct": jnp.zeros((), jnp.int32),
-            "count": jnp.zeros((), jnp.int32), "bad_step": jnp.full((), -1, jnp.int32)}
+def _zero_metrics(shape: tuple[int, ...] = ()) -> dict[str, jax.Array]:
+    return {"loss_sum": jnp.zeros(shape, jnp.float32), "correct": jnp.zeros(shape, jnp.int32),
+            "count": jnp.zeros(shape, jnp.int32), "bad_step": jnp.full(shape, -1, jnp.int32)}
+
+
+def make_mesh(devices: int) -> Mesh:
+    """A one-axis (``"data"``) mesh over the first ``devices`` JAX devices (of all processes)."""
+    available = jax.device_count()
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ValueError(f"--devices must be a positive integer, got {devices!r}")
+    if devices > available:
+        raise ValueError(
+            f"--devices {devices}: only {available} {jax.default_backend()} device(s) visible; "
+            "on CPU, set XLA_FLAGS=--xla_force_host_platform_device_count=N before starting")
+    return Mesh(np.asarray(jax.devices()[:devices]), (DATA_AXIS,))
+
+
+def check_batch_size(batch_size: int, mesh: Mesh | None) -> None:
+    """``ValueError`` naming --batch-size and --devices unless the devices divide the batch."""
+    devices = 1 if mesh is None else mesh.size
+    if batch_size % devices:
+        raise ValueError(f"--batch-size {batch_size} is not divisible by --devices {devices}; "
+                         "data-parallel training splits each batch evenly over the devices")
 
 
 class Engine:
@@ -59,7 +88,7 @@ class Engine:
 
     def __init__(self, model: nnx.Module, tx: optax.GradientTransformation,
                  loss_fn: Callable[[jax.Array, jax.Array], jax.Array], *,
-                 steps_per_call: int | None = None):
+                 steps_per_call: int | None = None, mesh: Mesh | None = None):
         model.train()
         self.train_graph = nnx.graphdef(model)
         model.eval()
@@ -70,15 +99,32 @@ class Engine:
         if steps_per_call is None:
             steps_per_call = 1 if jax.default_backend() == "cpu" else 32
         self.steps_per_call = steps_per_call
+        self.mesh = mesh
         self._train_call = jax.jit(self._train_chunk, donate_argnums=(0, 1),
-                                   static_argnames=("length",))
+                                   static_argnames=("length", "shard"))
         self._eval_call = jax.jit(self._eval_batch)
+
+    # -- placement -----------------------------------------------------------------------------
+    def put(self, value, *, shard_last: bool = False):
+        """``value`` (an array or a pytree) on the engine's devices: replicated, or with its last
+        axis split over the mesh when ``shard_last``; unchanged placement without a mesh."""
+        if self.mesh is None:
+            return jax.tree.map(jnp.asarray, value)
+
+        def place(leaf):
+            spec = P(*[None] * (np.ndim(leaf) - 1), DATA_AXIS) if shard_last else P()
+            sharding = NamedSharding(self.mesh, spec)
+            if isinstance(leaf, np.ndarray):  # multi-host safe: each process gives its shards
+                return jax.make_array_from_callback(leaf.shape, sharding, lambda i: leaf[i])
+            return jax.device_put(leaf, sharding)
+
+        return jax.tree.map(place, value)
 
     # -- state ---------------------------------------------------------------------------------
     def create_train_state(self, model: nnx.Module) -> TrainState:
         """The optimiser-initialised state of ``model`` (whose graph must match the engine's)."""
         _, params, rest = nnx.split(model, nnx.Param, ...)
-        return TrainState(params, rest, self.tx.init(params), jnp.zeros((), jnp.int32))
+        return self.put(TrainState(params, rest, self.tx.init(params), jnp.zeros((), jnp.int32)))
 
     def to_model(self, state: TrainState, *, train: bool = False) -> nnx.Module:
         """A model holding ``state``'s weights (eval mode unless ``train``)."""
@@ -112,14 +158,25 @@ class Engine:
         }
         return TrainState(params, rest, opt_state, state.step + 1), metrics
 
-    def _train_chunk(self, state, metrics, images, labels, batches, start, *, length):
+    def _gather(self, images, labels, idx, shard):
+        """The batch ``idx`` of the data set; split over the mesh's devices when ``shard``."""
+        x, y = images[idx], labels[idx]
+        if shard:
+            x = jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, P(DATA_AXIS)))
+            y = jax.lax.with_sharding_constraint(y, NamedSharding(self.mesh, P(DATA_AXIS)))
+        return x, y
+
+    def _batch_step(self, state, metrics, images, labels, idx, shard):
+        """One step on the batch ``idx`` (one row of the index matrix)."""
+        return self.train_step(state, *self._gather(images, labels, idx, shard), metrics)
+
+    def _train_chunk(self, state, metrics, images, labels, batches, start, *, length, shard):
         """``length`` steps on rows ``start ...`` of the (num_batches, batch) index matrix."""
         if length == 1:
-            idx = batches[start]
-            return self.train_step(state, images[idx], labels[idx], metrics)
+            return self._batch_step(state, metrics, images, labels, batches[start], shard)
 
         def body(carry, idx):
-            return self.train_step(carry[0], images[idx], labels[idx], carry[1]), None
+            return self._batch_step(*carry, images, labels, idx, shard), None
 
         rows = jax.lax.dynamic_slice_in_dim(batches, start, length)
         (state, metrics), _ = jax.lax.scan(body, (state, metrics), rows)
@@ -130,31 +187,38 @@ class Engine:
                     batches: Sequence[np.ndarray], *, epoch: int, check_every: int = 200,
                     progress: bool = True) -> tuple[TrainState, EpochMetrics]:
         """Train over ``batches`` (index arrays into the device-resident ``images``/``labels``)."""
-        full = [b for b in batches if len(b) == len(batches[0])]
-        tail = [b for b in batches if len(b) != len(batches[0])]
+        size = batches[0].shape[-1]
+        full = [b for b in batches if b.shape[-1] == size]
+        tail = [b for b in batches if b.shape[-1] != size]
         plan = _plan(len(full), self.steps_per_call)
-        full_dev = jnp.asarray(np.stack(full).astype(np.int32))
-        metrics = _zero_metrics()
+        devices = 1 if self.mesh is None else self.mesh.size
+        check_batch_size(size, self.mesh)
+        full_dev = self.put(np.stack(full).astype(np.int32), shard_last=True)
+        metrics = self.put(_zero_metrics(batches[0].shape[:-1]))
         bar = tqdm(total=len(batches), desc=f"epoch {epoch}", unit="step", disable=not progress,
                    leave=False)
         done = 0
         for start, length in plan:
             state, metrics = self._train_call(state, metrics, images, labels, full_dev, start,
-                                              length=length)
+                                              length=length, shard=devices > 1)
             bar.update(length)
             done += length
             if done // check_every != (done - length) // check_every:
                 _raise_if_diverged(metrics, epoch)
         if tail:
-            tail_dev = jnp.asarray(np.stack(tail).astype(np.int32))
+            shard = devices > 1 and tail[0].shape[-1] % devices == 0
+            tail_dev = self.put(np.stack(tail).astype(np.int32), shard_last=shard)
             state, metrics = self._train_call(state, metrics, images, labels, tail_dev, 0,
-                                              length=1)
+                                              length=1, shard=shard)
             bar.update(1)
         bar.close()
         _raise_if_diverged(metrics, epoch)
+        return state, self._summarize(metrics)
+
+    def _summarize(self, metrics: dict[str, jax.Array]) -> EpochMetrics:
         count = int(metrics["count"])
-        return state, EpochMetrics(float(metrics["loss_sum"]) / count,
-                                   int(metrics["correct"]) / count, count)
+        return EpochMetrics(float(metrics["loss_sum"]) / count, int(metrics["correct"]) / count,
+                            count)
 
     # -- evaluation ----------------------------------------------------------------------------
     def _eval_batch(self, params, rest, images):
@@ -187,7 +251,7 @@ def _plan(num_steps: int, steps_per_call: int) -> list[tuple[int, int]]:
 
 
 def _raise_if_diverged(metrics: dict[str, jax.Array], epoch: int) -> None:
-    bad = int(metrics["bad_step"])
+    bad = int(np.max(np.asarray(metrics["bad_step"])))  # one per model when models are stacked
     if bad >= 0:
         raise TrainingDiverged(
             f"the training loss became NaN or infinite at epoch {epoch}, global step {bad}; "
