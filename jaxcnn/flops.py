@@ -1,10 +1,11 @@
 """Analytic FLOP counts of the architectures, and the float32 peak of the machine's CPU.
 
 A multiply-add counts as two FLOPs. Per image, a conv layer costs ``2 * H_out * W_out * k * k *
-C_in * C_out`` and a linear layer ``2 * in * out``; pooling, activations and the loss are left out
-(they are a few percent at most). A training step costs about three forward passes: the forward
-itself, the gradient with respect to the activations and the gradient with respect to the
-weights (the usual 1 + 2 rule).
+C_in * C_out`` and a linear layer ``2 * in * out``; pooling, activations, the loss and the
+optimiser update are left out (a few percent at most). Backward, every layer computes the
+gradient of its weights (as many FLOPs as its forward) and, except the first layer (whose input
+is the data), the gradient of its input (as many again): a training step costs
+``3 * forward - forward(first layer)``, a little under the usual "3x the forward".
 """
 
 from __future__ import annotations
@@ -18,16 +19,15 @@ import numpy as np
 from flax import nnx
 
 
-def forward_flops(model: nnx.Module, input_shape: tuple[int, int, int]) -> int:
-    """FLOPs of one image's forward pass through ``model`` (input ``(H, W, C)``)."""
-    flops = 0
+def layer_flops(model: nnx.Module, input_shape: tuple[int, int, int]) -> list[int]:
+    """Forward FLOPs of one image through each conv / linear layer of ``model``, in call order."""
+    flops: list[int] = []
     originals = {nnx.Conv: nnx.Conv.__call__, nnx.Linear: nnx.Linear.__call__}
 
     def counting(cls):
         def call(self, x):
-            nonlocal flops
             out = originals[cls](self, x)
-            flops += 2 * int(np.prod(out.shape[1:])) * int(np.prod(self.kernel.shape[:-1]))
+            flops.append(2 * int(np.prod(out.shape[1:])) * int(np.prod(self.kernel.shape[:-1])))
             return out
         return call
 
@@ -35,7 +35,8 @@ def forward_flops(model: nnx.Module, input_shape: tuple[int, int, int]) -> int:
     try:
         for cls in originals:
             cls.__call__ = counting(cls)
-        jax.eval_shape(model, jax.ShapeDtypeStruct((1, *input_shape), np.float32))
+        # A fresh function per call: a cached trace would not call the layers again.
+        jax.eval_shape(lambda x: model(x), jax.ShapeDtypeStruct((1, *input_shape), np.float32))
     finally:
         for cls, original in originals.items():
             cls.__call__ = original
@@ -43,9 +44,16 @@ def forward_flops(model: nnx.Module, input_shape: tuple[int, int, int]) -> int:
     return flops
 
 
+def forward_flops(model: nnx.Module, input_shape: tuple[int, int, int]) -> int:
+    """FLOPs of one image's forward pass through ``model`` (input ``(H, W, C)``)."""
+    return sum(layer_flops(model, input_shape))
+
+
 def train_flops(model: nnx.Module, input_shape: tuple[int, int, int]) -> int:
-    """FLOPs of one image's training step (forward and backward), about 3x the forward."""
-    return 3 * forward_flops(model, input_shape)
+    """FLOPs of one image's training step: forward, weight gradients, and input gradients of
+    every layer but the first (``3 * forward - forward(first layer)``)."""
+    layers = layer_flops(model, input_shape)
+    return 3 * sum(layers) - layers[0]
 
 
 def cpu_peak_flops(cores: int | None = None) -> tuple[float, str]:

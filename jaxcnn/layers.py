@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxcnn import fastconv
 from jaxcnn.options import POOLS
 
 torch_kernel_init = nnx.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
@@ -37,12 +38,17 @@ def torch_bias_init(fan_in: int) -> Callable:
 
 def conv(in_channels: int, out_channels: int, kernel_size: int, *, padding: int = 0,
          rngs: nnx.Rngs) -> nnx.Conv:
-    """A square, stride-1 ``nnx.Conv`` laid out and initialised like ``torch.nn.Conv2d``."""
+    """A square, stride-1 ``nnx.Conv`` laid out and initialised like ``torch.nn.Conv2d``.
+
+    Its convolution is :func:`jaxcnn.fastconv.choose`'s: slices + matmul on the CPU backend,
+    XLA's convolution elsewhere, ``$JAXCNN_CONV`` (``xla`` or ``slices``) overriding.
+    """
     return nnx.Conv(
         in_channels, out_channels, (kernel_size, kernel_size),
         padding=((padding, padding), (padding, padding)),
         kernel_init=torch_kernel_init,
         bias_init=torch_bias_init(in_channels * kernel_size * kernel_size),
+        conv_general_dilated=fastconv.choose(),
         rngs=rngs,
     )
 
@@ -58,7 +64,13 @@ def linear(in_features: int, out_features: int, *, rngs: nnx.Rngs) -> nnx.Linear
 
 
 class Pool2d(nnx.Module):
-    """2×2 pooling, stride 2, no padding: ``F.max_pool2d(x, 2)`` or ``F.avg_pool2d(x, 2)``."""
+    """2×2 pooling, stride 2, no padding: ``F.max_pool2d(x, 2)``, ``F.avg_pool2d(x, 2)`` or
+    ``F.lp_pool2d(x, 2, 2)`` (``"lp2"``: the window's L2 norm, sqrt of the sum of squares).
+
+    ``lp2`` is computed as PyTorch does, ``sqrt(avg_pool(x²) · window²)``, and like PyTorch it
+    has gradient 0 where a window's sum of squares is 0 (common after a ReLU), where sqrt's
+    derivative would be infinite.
+    """
 
     def __init__(self, kind: str = "max", window: int = 2):
         if kind not in POOLS:
@@ -70,7 +82,11 @@ class Pool2d(nnx.Module):
         shape = (self.window, self.window)
         if self.kind == "max":
             return nnx.max_pool(x, shape, strides=shape)
-        return nnx.avg_pool(x, shape, strides=shape)
+        if self.kind == "avg":
+            return nnx.avg_pool(x, shape, strides=shape)
+        total = nnx.avg_pool(x * x, shape, strides=shape) * (self.window * self.window)
+        positive = total > 0
+        return jnp.where(positive, jnp.sqrt(jnp.where(positive, total, 1.0)), 0.0)
 
 
 class BatchNorm(nnx.Module):
