@@ -85,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     extra = ["--data-dir", args.data_dir] if args.data_dir else []
     args.out.mkdir(parents=True, exist_ok=True)
     table = args.out / "fidelity.json"
-    results = json.loads(table.read_text()) if table.exists() else []
     for arch in args.arch or ARCHITECTURES:
         get_recipe(arch)
         for pool in ("max", "avg") if arch == "padded" else ("max",):
             for framework in args.framework or ("torch", "jax"):
                 row = run_one(arch, pool, framework, args.out, extra)
+                # Re-read: another fidelity.py may have added rows in the meantime.
+                results = json.loads(table.read_text()) if table.exists() else []
                 results = [r for r in results
                            if (r["arch"], r["pool"], r["framework"]) != (arch, pool, framework)]
                 results.append(row)
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 (args.out / "fidelity.md").write_text(markdown(results))
                 print(f"{arch} {pool} {framework}: {row['test_accuracy']:.2%} in "
                       f"{row['wall_seconds']:.0f} s", flush=True)
-    print(markdown(results))
+    print((args.out / "fidelity.md").read_text())
     return 0
 
 

@@ -165,15 +165,22 @@ _SCREENED = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm1d)
 
 
 def away_from_kinks(model: torch.nn.Module, x: np.ndarray, tol: float = KINK_TOL) -> np.ndarray:
-    """Mask of the samples whose every conv, linear and BatchNorm output is > ``tol`` from 0.
+    """Mask of the samples where the model is differentiable with a margin of ``tol``.
 
-    A ReLU's derivative jumps at 0: a pre-activation within float32 round-off (~1e-8 here) of 0
-    can fall on one side in PyTorch and on the other in JAX, and then the signal back-propagated
-    through that unit differs for that sample. On real images this happens (a 2e-5 gap in a
-    ``fc3.0.bias`` gradient of ``dropout``, 1e-6 in a ``conv2.weight`` of ``padded``), so
-    gradients are compared on the other samples, where the derivative is defined to float32
-    precision; ``tol`` is ~100 times the frameworks' forward differences. Every ReLU here
-    follows one of these layers, directly or through a max/avg pool of its outputs.
+    Two places make a CNN's gradient jump, and a float32 rounding difference (~1e-8 here) can
+    put PyTorch on one side and JAX on the other:
+
+    * a ReLU at 0: a sample is kept when every conv, linear and BatchNorm output is > ``tol``
+      from 0 (every ReLU here follows one of them, directly or through a pool). On real images
+      this happens: a 2e-5 gap in a ``fc3.0.bias`` gradient of ``dropout``, 1e-6 in a
+      ``conv2.weight`` of ``padded``;
+    * a 2×2 max pool whose two largest inputs differ by less than ``tol`` (but are not equal):
+      the gradient goes to the larger one, which rounding may swap. Seen on an MNIST test image
+      with ``dropout``'s Flax init: a gap of 2.2e-8, and a 7e-4 difference in that image's
+      ``conv1`` gradient. Exact ties (the flat background) are broken alike by both frameworks
+      (the first window element), so they are not screened.
+
+    ``tol`` is ~100 times the frameworks' forward differences.
     """
     smallest: list[np.ndarray] = []
 
@@ -182,11 +189,33 @@ def away_from_kinks(model: torch.nn.Module, x: np.ndarray, tol: float = KINK_TOL
 
     hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, _SCREENED)]
     try:
-        torch_forward(model, x)
+        with _MaxPoolGaps() as gaps:
+            torch_forward(model, x)
     finally:
         for hook in hooks:
             hook.remove()
+    smallest.extend(gaps.smallest)
     return np.min(smallest, axis=0) > tol
+
+
+class _MaxPoolGaps(torch.overrides.TorchFunctionMode):
+    """Records, per sample, the smallest non-zero gap between the two largest inputs of any
+    2×2 window of the ``max_pool2d`` calls it sees (the models' pools are 2×2, stride 2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.smallest: list[np.ndarray] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if "max_pool2d" in getattr(func, "__name__", ""):
+            x = args[0].detach()
+            n, c, h, w = x.shape
+            windows = x[:, :, :h // 2 * 2, :w // 2 * 2].unfold(2, 2, 2).unfold(3, 2, 2)
+            top2 = windows.reshape(n, c, h // 2, w // 2, 4).topk(2, dim=-1).values
+            gap = top2[..., 0] - top2[..., 1]
+            gap = torch.where(gap > 0, gap, torch.full_like(gap, torch.inf))
+            self.smallest.append(gap.flatten(1).amin(dim=1).numpy())
+        return func(*args, **(kwargs or {}))
 
 
 @functools.partial(nnx.jit, static_argnames="kind")

@@ -89,7 +89,7 @@ def test_loss_gradients_eval(variant: str, init: str) -> None:
     for name, start, size in grad_batches(options):
         x, y = inputs_for(options, name, start, size)
         keep = away_from_kinks(torch_model, x)
-        assert keep.sum() >= size // 2  # padded on Fashion-MNIST keeps ~75%
+        assert keep.sum() >= size // 3  # padded on Fashion-MNIST keeps about half
         jax_loss, jax_g = jax_grads(flax_model, x[keep], y[keep], kind)
         torch_loss, torch_g = torch_grads(torch_model, x[keep], y[keep], kind)
         assert jax_loss == pytest.approx(torch_loss, rel=1e-5, abs=1e-6)
