@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 ARCHITECTURES: tuple[str, ...] = ("padded", "dropout", "classic", "lenet3x3", "lenet")
-POOLS: tuple[str, ...] = ("max", "avg")
+POOLS: tuple[str, ...] = ("max", "avg", "lp2")  # lp2: LP pooling, p = 2
 
 _COMMON_OPTIONS = ("pool", "in_channels", "image_size", "num_classes")
 OPTIONS: dict[str, tuple[str, ...]] = {

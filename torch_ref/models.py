@@ -22,10 +22,24 @@ def _pooled(size: int, kernel: int, padding: int = 0) -> int:
     return conv_output_size(conv_output_size(size, kernel, padding=padding), 2, stride=2)
 
 
+def _lp2_pool2d(x: torch.Tensor, kernel_size, stride=None) -> torch.Tensor:
+    """``F.lp_pool2d(x, 2, kernel_size, stride)``: LP pooling with p = 2 (``nn.LPPool2d(2, k)``)."""
+    return F.lp_pool2d(x, 2, kernel_size, stride)
+
+
 def _pool_fn(kind: str):
+    """The functional pool ``kind``: max, avg or lp2 (LP pooling, p = 2), called ``f(x, k[, s])``."""
     if kind not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}, got {kind!r}")
-    return F.max_pool2d if kind == "max" else F.avg_pool2d
+    return {"max": F.max_pool2d, "avg": F.avg_pool2d, "lp2": _lp2_pool2d}[kind]
+
+
+def _pool_module(kind: str, kernel_size) -> nn.Module:
+    """The module form: ``nn.MaxPool2d``, ``nn.AvgPool2d`` or ``nn.LPPool2d(2, ...)``."""
+    _pool_fn(kind)  # validates the name
+    if kind == "lp2":
+        return nn.LPPool2d(2, kernel_size)
+    return nn.MaxPool2d(kernel_size) if kind == "max" else nn.AvgPool2d(kernel_size)
 
 
 class Padded(nn.Module):
@@ -62,8 +76,7 @@ class Dropout(nn.Module):
         self.flat_features = 20 * side * side
         self.conv1 = nn.Sequential(nn.Conv2d(in_channels, 10, kernel_size=5), nn.ReLU())
         self.conv2 = nn.Sequential(nn.Conv2d(10, 20, kernel_size=5), nn.ReLU())
-        self.maxpool = nn.MaxPool2d((2, 2)) if pool == "max" else nn.AvgPool2d((2, 2))
-        _pool_fn(pool)  # validates the name
+        self.maxpool = _pool_module(pool, (2, 2))
         self.drop = nn.Dropout2d(p=dropout)
         self.fc3 = nn.Sequential(nn.Linear(self.flat_features, 100), nn.ReLU())
         self.fc4 = nn.Sequential(nn.Linear(100, num_classes), nn.ReLU())
@@ -131,8 +144,7 @@ class LeNet(nn.Module):
     def __init__(self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10,
                  pool: str = "max", dropout: float = 0.0, batchnorm: bool = False):
         super().__init__()
-        _pool_fn(pool)
-        self.pool = nn.MaxPool2d(2) if pool == "max" else nn.AvgPool2d(2)
+        self.pool = _pool_module(pool, 2)
         self.activation = nn.ReLU()
         self.conv_stack = nn.Sequential(
             nn.Conv2d(in_channels, 6, 5), self.activation, self.pool,
