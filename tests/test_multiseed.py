@@ -1,13 +1,13 @@
-"""N seeds trained vmapped end with the weights each seed has trained alone.
+"""N seeds trained stacked (vmapped or lax.map'ped) end with the weights each seed has alone.
 
 Tolerances from measurement (this machine, jax 0.10.2): over 2 epochs of 13 steps (a last
-partial batch included) with SGD lr 0.01, momentum 0.9, ``lenet`` with batch norm and dropout
-differs from the same seeds trained alone by at most 5.5e-7 in a parameter, 5.5e-6 in a running
-batch-norm statistic and 1.04e-5 in a momentum buffer (the vmapped convolutions and matmuls
-round differently); step counts and the dropout RNG keys and counters are identical. Adam, or a
-learning rate at the edge of stability, amplifies such rounding into larger differences (the
-README's parity section explains why), so the test uses this SGD; the bounds are 5x the
-measurements.
+partial batch included; the test runs 1 epoch) with SGD lr 0.01, momentum 0.9, ``lenet`` with
+batch norm and dropout differs from the same seeds trained alone by at most 5.5e-7 in a
+parameter, 5.5e-6 in a running batch-norm statistic and 1.04e-5 in a momentum buffer (the
+vmapped convolutions and matmuls round differently); step counts and the dropout RNG keys and
+counters are identical. Adam, or a learning rate at the edge of stability, amplifies such
+rounding into larger differences (the README's parity section explains why), so the test uses
+this SGD; the bounds are 5x the measurements.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from data_helpers import mnist_dir, require_idx
 from jaxcnn.data import batch_indices, load, preprocess
 from jaxcnn.engine import Engine
 from jaxcnn.losses import get_loss
-from jaxcnn.multiseed import MultiSeedEngine, seed_batches
+from jaxcnn.multiseed import MAPPINGS, MultiSeedEngine, seed_batches
 from jaxcnn.optim import make_optimizer
 from jaxcnn.registry import create_model
 
 SEEDS = (0, 3, 7)
 OPTIONS = {"batchnorm": True, "dropout": 0.5}
-N, BATCH, EPOCHS = 16 * 12 + 5, 16, 2
+N, BATCH, EPOCHS = 16 * 12 + 5, 16, 1
 PARAM_TOLERANCE = 5 * 5.5e-7
 STATE_TOLERANCE = 5 * 1.04e-5  # momentum buffers and running batch-norm statistics
 
@@ -43,33 +43,45 @@ def data():
     return jnp.asarray(preprocess(train.images[:N], "none")), jnp.asarray(train.labels[:N])
 
 
-def _engine(cls, model):
-    return cls(model, make_optimizer("sgd", 0.01, 0.9), get_loss("cross_entropy"))
+def _engine(cls, model, **kwargs):
+    return cls(model, make_optimizer("sgd", 0.01, 0.9), get_loss("cross_entropy"), **kwargs)
 
 
-def test_each_seed_trains_as_it_would_alone(data):
+@pytest.fixture(scope="module")
+def alone(data):
+    """Each seed trained alone by :class:`Engine`: (final state, last epoch's metrics, eval)."""
+    images, labels = data
+    single = _engine(Engine, create_model("lenet", **OPTIONS))
+    results = []
+    for seed in SEEDS:
+        state = single.create_train_state(create_model("lenet", seed=seed, **OPTIONS))
+        for epoch in range(EPOCHS):
+            state, metrics = single.train_epoch(state, images, labels,
+                                                batch_indices(N, BATCH, seed=seed, epoch=epoch),
+                                                epoch=epoch + 1, progress=False)
+        results.append((state, metrics, single.evaluate(state, images[:100], labels[:100])))
+    return results
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mapping", MAPPINGS)
+def test_each_seed_trains_as_it_would_alone(data, alone, mapping):
     images, labels = data
     models = [create_model("lenet", seed=s, **OPTIONS) for s in SEEDS]
-    multi = _engine(MultiSeedEngine, models[0])
+    multi = _engine(MultiSeedEngine, models[0], mapping=mapping)
     state = multi.stack_states(models)
     for epoch in range(EPOCHS):
         state, together = multi.train_epoch(state, images, labels,
                                             seed_batches(N, BATCH, SEEDS, epoch=epoch),
                                             epoch=epoch + 1, progress=False)
     evaluation = multi.evaluate(state, images[:100], labels[:100])
-
-    single = _engine(Engine, models[0])
-    for i, seed in enumerate(SEEDS):
-        alone = single.create_train_state(create_model("lenet", seed=seed, **OPTIONS))
-        for epoch in range(EPOCHS):
-            alone, metrics = single.train_epoch(alone, images, labels,
-                                                batch_indices(N, BATCH, seed=seed, epoch=epoch),
-                                                epoch=epoch + 1, progress=False)
+    for i, (expected_state, metrics, expected) in enumerate(alone):
         mine = MultiSeedEngine.seed_state(state, i)
-        for a, b in zip(jax.tree.leaves(alone.params), jax.tree.leaves(mine.params), strict=True):
+        for a, b in zip(jax.tree.leaves(expected_state.params), jax.tree.leaves(mine.params),
+                        strict=True):
             np.testing.assert_allclose(_raw(b), _raw(a), rtol=0, atol=PARAM_TOLERANCE)
         exact = 0
-        for a, b in zip(jax.tree.leaves(alone), jax.tree.leaves(mine), strict=True):
+        for a, b in zip(jax.tree.leaves(expected_state), jax.tree.leaves(mine), strict=True):
             if jnp.issubdtype(a.dtype, jnp.floating):
                 np.testing.assert_allclose(_raw(b), _raw(a), rtol=0, atol=STATE_TOLERANCE)
             else:  # step, batch counts, the dropout stream's key and counter
@@ -78,10 +90,8 @@ def test_each_seed_trains_as_it_would_alone(data):
         assert exact == 5
         assert together[i].examples == metrics.examples == N
         assert together[i].loss == pytest.approx(metrics.loss, rel=1e-5)
-        expected = single.evaluate(alone, images[:100], labels[:100])
         assert evaluation["accuracy"][i] == pytest.approx(expected["accuracy"], abs=0.011)
-    losses = [m.loss for m in together]
-    assert len(set(losses)) == len(SEEDS)  # the seeds really differ
+    assert len({m.loss for m in together}) == len(SEEDS)  # the seeds really differ
 
 
 def test_seed_batches_stacks_each_seeds_order():
@@ -100,3 +110,5 @@ def test_stack_states_needs_models_and_create_train_state_is_refused():
         engine.stack_states([])
     with pytest.raises(TypeError, match="stack_states"):
         engine.create_train_state(model)
+    with pytest.raises(ValueError, match="mapping"):
+        _engine(MultiSeedEngine, model, mapping="pmap")
