@@ -42,11 +42,15 @@ def _first(dataset: Dataset, n: int) -> Dataset:
     return dataclasses.replace(dataset, images=dataset.images[:n], labels=dataset.labels[:n])
 
 
-def make_trainer(framework: str, recipe: Recipe, train: Dataset, test: Dataset) -> Trainer:
-    """The ``jax`` or ``torch`` trainer of ``recipe`` on the preprocessed data sets."""
+def make_trainer(framework: str, recipe: Recipe, train: Dataset, test: Dataset, *,
+                 devices: int = 1) -> Trainer:
+    """The ``jax`` or ``torch`` trainer of ``recipe`` on the preprocessed data sets; ``jax``
+    trains data-parallel over ``devices`` devices."""
     splits = [(preprocess(ds.images, recipe.normalization), ds.labels) for ds in (train, test)]
     if framework == "jax":
-        return JaxTrainer(recipe, *splits)
+        return JaxTrainer(recipe, *splits, devices=devices)
+    if devices != 1:
+        raise ValueError("--devices applies to --framework jax only")
     if framework == "torch":
         from torch_ref.train import TorchTrainer  # torch is an optional extra
 

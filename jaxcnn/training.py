@@ -16,7 +16,7 @@ import numpy as np
 
 from jaxcnn.checkpoints import NestedArrays
 from jaxcnn.convert import to_torch
-from jaxcnn.engine import Engine, EpochMetrics
+from jaxcnn.engine import Engine, EpochMetrics, check_batch_size, make_mesh
 from jaxcnn.losses import get_loss
 from jaxcnn.optim import make_optimizer
 from jaxcnn.recipes import Recipe
@@ -52,17 +52,21 @@ class Trainer(Protocol):
 
 
 class JaxTrainer:
-    """A recipe trained by :class:`jaxcnn.engine.Engine` on device-resident data."""
+    """A recipe trained by :class:`jaxcnn.engine.Engine` on device-resident data, data-parallel
+    over ``devices`` devices (each batch split evenly; ``ValueError`` if it does not divide)."""
 
     framework = "jax"
 
-    def __init__(self, recipe: Recipe, train: Split, test: Split):
+    def __init__(self, recipe: Recipe, train: Split, test: Split, *, devices: int = 1):
+        mesh = make_mesh(devices) if devices > 1 else None
+        check_batch_size(recipe.batch_size, mesh)
         model = create_model(recipe.arch, seed=recipe.seed, **recipe.model_options)
         self.engine = Engine(model, make_optimizer(recipe.optimizer, recipe.lr, recipe.momentum),
-                             get_loss(recipe.loss))
+                             get_loss(recipe.loss), mesh=mesh)
         self.state = self.engine.create_train_state(model)
-        self.train_x, self.train_y = jnp.asarray(train[0]), jnp.asarray(train[1])
-        self.test_x, self.test_y = jnp.asarray(test[0]), jnp.asarray(test[1])
+        self.train_x, self.train_y, self.test_x, self.test_y = self.engine.put(
+            (np.asarray(train[0]), np.asarray(train[1]), np.asarray(test[0]),
+             np.asarray(test[1])))
 
     @property
     def global_step(self) -> int:
@@ -109,7 +113,7 @@ class JaxTrainer:
                 raise ValueError(f"checkpoint {'/'.join(names)}: {value.dtype}{value.shape}, "
                                  f"expected {template.dtype}{template.shape}")
             restored.append(jnp.asarray(value))
-        self.state = jax.tree_util.tree_unflatten(treedef, restored)
+        self.state = self.engine.put(jax.tree_util.tree_unflatten(treedef, restored))
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return to_torch(self.engine.to_model(self.state))

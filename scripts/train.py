@@ -20,7 +20,7 @@ from pathlib import Path
 from jaxcnn import rundir
 from jaxcnn.checkpoints import EpochCheckpoints
 from jaxcnn.data import SPECS, DataError
-from jaxcnn.engine import TrainingDiverged
+from jaxcnn.engine import TrainingDiverged, check_batch_size, make_mesh
 from jaxcnn.losses import LOSSES
 from jaxcnn.optim import OPTIMIZERS
 from jaxcnn.options import ARCHITECTURES, POOLS
@@ -111,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run directory (default runs/<arch>-<framework>-<timestamp>)")
     run.add_argument("--resume", type=Path, metavar="DIR",
                      help="continue the run in DIR from its last complete epoch checkpoint")
+    run.add_argument("--devices", type=positive_int, default=1, metavar="N",
+                     help="jax: train data-parallel over N devices, each batch split evenly "
+                          "(the batch size must divide by N; on CPU set "
+                          "XLA_FLAGS=--xla_force_host_platform_device_count=N)")
+    run.add_argument("--distributed", action="store_true",
+                     help="multi-host: call jax.distributed.initialize() first (settings "
+                          "detected from the cluster: SLURM, Open MPI, Cloud TPU, ...; see "
+                          "docs/pooling.md); --devices then counts the devices of all hosts")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -190,8 +198,20 @@ def resumed_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tu
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()
     run_dir, config = resumed_run(parser, args) if args.resume else new_run(parser, args)
     recipe = Recipe(**config["recipe"])
+    if args.devices > 1:
+        if config["framework"] != "jax":
+            parser.error("--devices applies to --framework jax only")
+        try:
+            check_batch_size(recipe.batch_size, make_mesh(args.devices))
+        except ValueError as err:
+            parser.error(str(err))
+    config["devices"] = args.devices
     try:
         train, test = load_data(recipe, data_dir=config["data"]["data_dir"],
                                 subset=config["data"]["subset"])
@@ -212,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
           + (f", model options {recipe.model_options}" if recipe.model_options else ""))
     if recipe.notes:
         print(f"note: {recipe.notes}")
-    trainer = make_trainer(config["framework"], recipe, train, test)
+    trainer = make_trainer(config["framework"], recipe, train, test, devices=args.devices)
     try:
         run_training(trainer, recipe, run_dir, train_size=len(train), test=test, config=config,
                      progress=not args.no_progress)
