@@ -1,0 +1,58 @@
+"""The pooling study's grid, statistics and outputs (no training: results are given)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from jaxcnn.pooling_study import compare, describe, grid, write_outputs
+
+
+def test_grid_and_recipes() -> None:
+    cells = grid(["padded", "padded+log_nll", "lenet"], ["max", "avg"], ["mnist"])
+    assert len(cells) == 6
+    corrected = next(c for c in cells if c.variant == "padded+log_nll").recipe(epochs=1)
+    assert (corrected.arch, corrected.loss, corrected.epochs) == ("padded", "log_nll", 1)
+    lenet = next(c for c in cells if c.variant == "lenet" and c.pool == "avg").recipe(None)
+    assert (lenet.dataset, lenet.epochs, lenet.model_options) == ("mnist", 10, {"pool": "avg"})
+    with pytest.raises(ValueError, match="resnet"):
+        grid(["resnet"], ["max"], ["mnist"])
+
+
+def test_describe_is_student_t() -> None:
+    d = describe([0.90, 0.92, 0.91, 0.95])
+    half = stats.t.ppf(0.975, 3) * d["std"] / 2
+    assert d["mean"] == pytest.approx(0.92)
+    assert d["std"] == pytest.approx(0.021602, rel=1e-4)  # ddof 1
+    assert (d["ci_low"], d["ci_high"]) == pytest.approx((0.92 - half, 0.92 + half))
+    assert math.isnan(describe([0.9])["std"])
+
+
+def test_compare_is_paired() -> None:
+    a, b = [0.91, 0.95, 0.89, 0.93], [0.90, 0.94, 0.885, 0.915]
+    c = compare(a, b)
+    assert c["mean_diff"] == pytest.approx(0.01)
+    assert c["p_paired"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert c["p_welch"] == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    assert c["p_paired"] < 0.05 < c["p_welch"]  # pairing removes the seeds' spread
+
+
+def test_outputs(tmp_path: Path) -> None:
+    runs = [{"dataset": d, "variant": "classic", "pool": p, "epochs": 1, "batch_size": 50,
+             "train_examples": 100, "seeds": [0, 1, 2], "seconds": 1.0,
+             "accuracy": [base + 0.01 * i for i in range(3)]}
+            for d in ("mnist", "fashion_mnist") for p, base in (("max", 0.9), ("avg", 0.88))]
+    write_outputs(runs, tmp_path, command="python scripts/compare_pooling.py", wall_seconds=60)
+    for name in ("results.json", "results.csv", "table.md", "summary.md", "pooling.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    assert len(rows) == 12 and rows[0]["seed"] == "0"
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert [d["mean_diff"] for d in saved["max_minus_avg"]] == pytest.approx([0.02, 0.02])
+    summary = (tmp_path / "summary.md").read_text()
+    assert "paired t-test" in summary and "| mnist | classic | +2.00 |" in summary
