@@ -5,7 +5,7 @@
 
 Defaults: 5 seeds × all architectures (padded with its notebook loss and with the corrected
 ``log_nll``) × max/avg × MNIST and Fashion-MNIST, each recipe shortened to ``--epochs 1`` on the
-first ``--train-subset 6000`` training images, every test image. ``--full`` runs the recipes'
+first ``--train-subset 3000`` training images, every test image. ``--full`` runs the recipes'
 own epochs on the whole training set. Writes results.json, results.csv, table.md, summary.md
 and pooling.png to ``--out``. Exit codes: 0 done, 2 bad arguments or data.
 """
@@ -48,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=_positive, default=5, help="seeds per cell (default 5)")
     parser.add_argument("--epochs", type=_positive, default=1,
                         help="epochs per run, replacing the recipes' (default 1)")
-    parser.add_argument("--train-subset", type=_positive, default=6000, metavar="N",
-                        help="train on the first N training images (default 6000)")
+    parser.add_argument("--train-subset", type=_positive, default=3000, metavar="N",
+                        help="train on the first N training images (default 3000)")
     parser.add_argument("--full", action="store_true",
                         help="the recipes' own epochs on the whole training set (overrides "
                              "--epochs and --train-subset)")
