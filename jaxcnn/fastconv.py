@@ -15,7 +15,11 @@ parameter names, shapes and HWIO layout (conversion and checkpoints are unchange
 not cover (strides, dilation, groups, other layouts) go to ``lax.conv_general_dilated``.
 
 :func:`choose` picks the implementation: ``$JAXCNN_CONV`` (``xla`` or ``slices``) when set,
-otherwise ``slices`` on the CPU backend and XLA's convolution elsewhere (cuDNN on a GPU).
+otherwise XLA's convolution. The slices were meant as the CPU default, but on the 2-core
+development machine they were not faster over the five recipes (0.6-1.4x XLA's training
+throughput, noisy; slower inference; compilation up to 2x longer; docs/performance.md), and their
+float32 rounding, though exact in float64, flips a near-tie in the unscreened BatchNorm gradient
+parity test. They stay one environment variable away: ``JAXCNN_CONV=slices``.
 """
 
 from __future__ import annotations
@@ -87,9 +91,8 @@ def slices_conv_general_dilated(lhs: jax.Array, rhs: jax.Array,
 
 
 def default_name() -> str:
-    """``$JAXCNN_CONV`` when set, otherwise ``slices`` on the CPU backend and ``xla`` on any
-    other; ``ValueError`` for an unknown name."""
-    name = os.environ.get(ENV_VAR) or ("slices" if jax.default_backend() == "cpu" else "xla")
+    """``$JAXCNN_CONV`` when set, otherwise ``xla``; ``ValueError`` for an unknown name."""
+    name = os.environ.get(ENV_VAR) or "xla"
     if name not in IMPLEMENTATIONS:
         raise ValueError(f"{ENV_VAR}={name!r}: choose one of {', '.join(IMPLEMENTATIONS)}")
     return name

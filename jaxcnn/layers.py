@@ -40,8 +40,8 @@ def conv(in_channels: int, out_channels: int, kernel_size: int, *, padding: int 
          rngs: nnx.Rngs) -> nnx.Conv:
     """A square, stride-1 ``nnx.Conv`` laid out and initialised like ``torch.nn.Conv2d``.
 
-    Its convolution is :func:`jaxcnn.fastconv.choose`'s: slices + matmul on the CPU backend,
-    XLA's convolution elsewhere, ``$JAXCNN_CONV`` (``xla`` or ``slices``) overriding.
+    Its convolution is :func:`jaxcnn.fastconv.choose`'s: XLA's, or slices + matmul with
+    ``JAXCNN_CONV=slices`` (``xla`` or ``slices``; read when the layer is built).
     """
     return nnx.Conv(
         in_channels, out_channels, (kernel_size, kernel_size),
