@@ -18,25 +18,16 @@ from jaxcnn.bench import BenchConfig, run_benchmark, write_outputs
 from jaxcnn.bench.e2e import run_e2e
 from jaxcnn.bench.measure import parse_data_dirs
 from jaxcnn.bench.variants import DEFAULT_VARIANTS, VARIANTS
+from jaxcnn.cli import positive_int
 from jaxcnn.data import DataError
 from jaxcnn.options import ARCHITECTURES
 
 QUICK = {"repeats": 2, "train_images": 320, "test_images": 320}
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
 def _batch_sizes(text: str) -> list[int | None]:
     """``recipe,128,512`` -> [None, 128, 512] (None: the recipe's own batch size)."""
-    return [None if part.strip() == "recipe" else _positive(part) for part in text.split(",")]
+    return [None if part.strip() == "recipe" else positive_int(part) for part in text.split(",")]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,14 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-sizes", type=_batch_sizes, metavar="LIST",
                         help="comma-separated batch sizes, 'recipe' for each recipe's own "
                              "(default: recipe,128,512; --quick: recipe)")
-    parser.add_argument("--repeats", type=_positive,
+    parser.add_argument("--repeats", type=positive_int,
                         help="interleaved measurements per variant; medians are reported "
                              f"(default 5; --quick {QUICK['repeats']})")
-    parser.add_argument("--train-images", type=_positive, metavar="N",
+    parser.add_argument("--train-images", type=positive_int, metavar="N",
                         help="measure training over the first N training images instead of "
                              "whole epochs (labelled 'subset' in the output; default: the "
                              f"whole epoch; --quick {QUICK['train_images']})")
-    parser.add_argument("--test-images", type=_positive, metavar="N",
+    parser.add_argument("--test-images", type=positive_int, metavar="N",
                         help="measure inference over the first N test images (default: all; "
                              f"--quick {QUICK['test_images']})")
     parser.add_argument("--variant", action="append", choices=list(VARIANTS),

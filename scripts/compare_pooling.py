@@ -18,20 +18,11 @@ import sys
 import time
 from pathlib import Path
 
+from jaxcnn.cli import positive_int
 from jaxcnn.data import DataError
 from jaxcnn.engine import check_batch_size, make_mesh
 from jaxcnn.options import POOLS
 from jaxcnn.pooling_study import DATASETS, VARIANTS, Data, grid, run_study, write_outputs
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,15 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pools", nargs="+", default=["max", "avg"], choices=POOLS,
                         help="poolings (default max avg; lp2 is LP pooling with p = 2)")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    parser.add_argument("--seeds", type=_positive, default=5, help="seeds per cell (default 5)")
-    parser.add_argument("--epochs", type=_positive, default=1,
+    parser.add_argument("--seeds", type=positive_int, default=5, help="seeds per cell (default 5)")
+    parser.add_argument("--epochs", type=positive_int, default=1,
                         help="epochs per run, replacing the recipes' (default 1)")
-    parser.add_argument("--train-subset", type=_positive, default=3000, metavar="N",
+    parser.add_argument("--train-subset", type=positive_int, default=3000, metavar="N",
                         help="train on the first N training images (default 3000)")
     parser.add_argument("--full", action="store_true",
                         help="the recipes' own epochs on the whole training set (overrides "
                              "--epochs and --train-subset)")
-    parser.add_argument("--devices", type=_positive, default=1,
+    parser.add_argument("--devices", type=positive_int, default=1,
                         help="data-parallel over N devices (each batch split evenly)")
     parser.add_argument("--data-dir", action="append", default=[], metavar="NAME=DIR",
                         help="where data set NAME is (repeatable; default: searched)")

@@ -11,7 +11,6 @@ Exit codes: 0 done, 2 bad arguments or data (``jaxcnn.data.DataError``), 3 train
 from __future__ import annotations
 
 import argparse
-import math
 import shlex
 import sys
 import time
@@ -19,6 +18,13 @@ from pathlib import Path
 
 from jaxcnn import rundir
 from jaxcnn.checkpoints import EpochCheckpoints
+from jaxcnn.cli import (
+    momentum_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    rate_float,
+)
 from jaxcnn.data import SPECS, DataError
 from jaxcnn.engine import TrainingDiverged, check_batch_size, make_mesh
 from jaxcnn.losses import LOSSES
@@ -32,24 +38,6 @@ RECIPE_FLAGS = ("dataset", "epochs", "batch_size", "lr", "optimizer", "momentum"
 MODEL_FLAGS = ("pool", "dropout", "batchnorm")
 
 
-def _number(kind, test, requirement: str):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not test(value):
-            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text!r}")
-        return value
-    parse.__name__ = requirement  # argparse names the type in some messages
-    return parse
-
-
-positive_int = _number(int, lambda v: v >= 1, "a positive integer")
-nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
-positive_float = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
-momentum_float = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
-rate_float = _number(float, lambda v: 0 <= v < 1, "a rate in [0, 1)")
 
 
 def recipe_table() -> str:

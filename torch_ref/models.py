@@ -28,7 +28,7 @@ def _lp2_pool2d(x: torch.Tensor, kernel_size, stride=None) -> torch.Tensor:
 
 
 def _pool_fn(kind: str):
-    """The functional pool ``kind``: max, avg or lp2 (LP pooling, p = 2), called ``f(x, k[, s])``."""
+    """The functional pool ``kind`` (max, avg, lp2: LP pooling with p = 2), as ``f(x, k[, s])``."""
     if kind not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}, got {kind!r}")
     return {"max": F.max_pool2d, "avg": F.avg_pool2d, "lp2": _lp2_pool2d}[kind]
