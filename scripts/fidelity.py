@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", action="append", choices=ARCHITECTURES,
                         help="architecture (repeatable; default: all, padded with max and avg)")
+    parser.add_argument("--pool", action="append", choices=("max", "avg"),
+                        help="pooling (repeatable; default: max, and avg too for padded)")
     parser.add_argument("--framework", action="append", choices=("torch", "jax"),
                         help="framework (repeatable; default: both)")
     parser.add_argument("--out", type=Path, default=Path("results/fidelity"),
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     table = args.out / "fidelity.json"
     for arch in args.arch or ARCHITECTURES:
         get_recipe(arch)
-        for pool in ("max", "avg") if arch == "padded" else ("max",):
+        for pool in args.pool or (("max", "avg") if arch == "padded" else ("max",)):
             for framework in args.framework or ("torch", "jax"):
                 row = run_one(arch, pool, framework, args.out, extra)
                 # Re-read: another fidelity.py may have added rows in the meantime.
