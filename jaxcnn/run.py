@@ -58,14 +58,20 @@ def make_trainer(framework: str, recipe: Recipe, train: Dataset, test: Dataset, 
     raise ValueError(f"unknown framework {framework!r}; choose one of {', '.join(FRAMEWORKS)}")
 
 
-def environment(framework: str) -> dict:
-    """Package versions and the device a ``framework`` run computes on."""
+def package_versions(packages: tuple[str, ...]) -> dict[str, str | None]:
+    """The installed version of each package (``None`` where it is not installed)."""
     versions = {}
-    for package in _VERSIONED:
+    for package in packages:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
+    return versions
+
+
+def environment(framework: str) -> dict:
+    """Package versions and the device a ``framework`` run computes on."""
+    versions = package_versions(_VERSIONED)
     if framework == "torch":
         import torch
 

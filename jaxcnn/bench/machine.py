@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import platform
 import time
-from importlib import metadata
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.flops import cpu_peak_flops
+from jaxcnn.run import package_versions
 
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "torch", "torchvision")
 
@@ -52,12 +52,7 @@ def measured_matmul_flops(n: int = 1024, repeats: int = 10) -> float:
 
 def describe() -> dict:
     """Devices, threads, load average, versions, and the float32 peak with its derivation."""
-    versions = {}
-    for package in _PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
+    versions = package_versions(_PACKAGES)
     devices = jax.devices()
     info = {
         "jax_backend": jax.default_backend(),
