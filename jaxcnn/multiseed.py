@@ -11,9 +11,9 @@ How the seed axis is mapped is a per-backend choice, as ``steps_per_call`` is fo
 ``"vmap"`` batches the N models into wider operations (the default on GPU/TPU, where one small
 CNN leaves the device idle); ``"unroll"`` writes N copies of the step side by side into the one
 compiled program (the default on XLA:CPU, which is compute-bound for these models);
-``"map"`` (``jax.lax.map``) loops over the seeds inside the program. On this 2-core CPU, 5 seeds
-of ``padded`` ran at 0.84× the speed of 5 runs one by one with ``unroll``, 0.35× with ``vmap``
-and 0.15× with ``map`` (XLA:CPU's convolutions inside a loop body are far slower); see
+``"map"`` (``jax.lax.map``) loops over the seeds inside the program. On this 2-core CPU, 8 seeds
+of ``padded`` ran at 0.72× the speed of 8 runs one by one with ``unroll``, 0.21× with ``vmap``
+and 0.12× with ``map`` (XLA:CPU's convolutions inside a loop body are far slower); see
 docs/pooling.md.
 
 ``python -m jaxcnn.multiseed --arch lenet --seeds 8`` times N seeds stacked (both mappings)

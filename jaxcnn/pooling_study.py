@@ -174,8 +174,19 @@ def markdown_tables(cells: list[dict], diffs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def verdict(diffs: list[dict], alpha: float = 0.05) -> str:
-    """Plain words on notebook 000's claim (avg pooling beats max) from the comparisons."""
+def near_chance(cells: list[dict], ceiling: float = 0.2) -> list[tuple[str, str]]:
+    """(data set, arch) rows whose every pooling's mean accuracy stays below ``ceiling`` (twice
+    chance for 10 classes): runs too short to have learnt anything to compare."""
+    best: dict[tuple[str, str], float] = {}
+    for c in cells:
+        key = (c["dataset"], c["variant"])
+        best[key] = max(best.get(key, 0.0), c["mean"])
+    return [key for key, mean in best.items() if mean < ceiling]
+
+
+def verdict(diffs: list[dict], alpha: float = 0.05, untrained: Sequence[tuple] = ()) -> str:
+    """Plain words on notebook 000's claim (avg pooling beats max) from the comparisons;
+    ``untrained`` rows (see :func:`near_chance`) are named as saying nothing."""
     padded = [d for d in diffs if d["variant"] == "padded"]
     lines = ["Notebook 000 trained `padded` once with max pooling (0.875) and once with average "
              "pooling (0.894) and concluded that average pooling is better on MNIST. One run "
@@ -198,6 +209,11 @@ def verdict(diffs: list[dict], alpha: float = 0.05) -> str:
                  + (": " + ", ".join(f"{d['variant']} on {d['dataset']} "
                                      f"({'max' if d['mean_diff'] > 0 else 'avg'} better)"
                                      for d in significant) if significant else "") + ".")
+    if untrained:
+        lines.append("- Not trained enough to compare (every pooling's mean below 20 %, chance "
+                     "is 10 %): " + ", ".join(f"{v} on {d}" for d, v in untrained)
+                     + ". Their differences are noise around chance; give them more "
+                     "`--epochs` or `--full`.")
     return "\n".join(lines)
 
 
@@ -253,11 +269,12 @@ def write_outputs(results: list[dict], out: Path, *, command: str, wall_seconds:
                 writer.writerow([r["dataset"], r["variant"], r["pool"], seed, acc, r["epochs"],
                                  r["train_examples"]])
     tables = markdown_tables(cells, diffs)
+    words = verdict(diffs, untrained=near_chance(cells))
     (out / "table.md").write_text(tables + "\n")
     plot(results, out / "pooling.png")
     summary = (f"# Pooling study\n\nCommand: `{command}` ({wall_seconds / 60:.1f} min).\n\n"
                f"{tables}\n\n![per-seed accuracies](pooling.png)\n\n## What the data show\n\n"
-               f"{verdict(diffs)}\n\nThe max − avg difference is tested with a paired t-test "
+               f"{words}\n\nThe max − avg difference is tested with a paired t-test "
                "(seed s has the same initial weights, batch order and dropout stream under "
                "both poolings, so the per-seed differences remove the seed's own luck); "
                "Welch's unpaired t-test is given for reference.\n")

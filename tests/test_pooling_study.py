@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from jaxcnn.pooling_study import compare, describe, grid, write_outputs
+from jaxcnn.pooling_study import compare, describe, grid, near_chance, verdict, write_outputs
 
 
 def test_grid_and_recipes() -> None:
@@ -56,3 +56,13 @@ def test_outputs(tmp_path: Path) -> None:
     assert [d["mean_diff"] for d in saved["max_minus_avg"]] == pytest.approx([0.02, 0.02])
     summary = (tmp_path / "summary.md").read_text()
     assert "paired t-test" in summary and "| mnist | classic | +2.00 |" in summary
+
+
+def test_rows_near_chance_are_named_in_the_verdict() -> None:
+    cells = [{"dataset": "mnist", "variant": v, "pool": p, "mean": m}
+             for v, p, m in (("lenet", "max", 0.11), ("lenet", "avg", 0.19),
+                             ("classic", "max", 0.15), ("classic", "avg", 0.21))]
+    assert near_chance(cells) == [("mnist", "lenet")]
+    words = verdict([], untrained=near_chance(cells))
+    assert "Not trained enough to compare" in words and "lenet on mnist" in words
+    assert "Not trained enough" not in verdict([])
