@@ -15,11 +15,11 @@ parameter names, shapes and HWIO layout (conversion and checkpoints are unchange
 not cover (strides, dilation, groups, other layouts) go to ``lax.conv_general_dilated``.
 
 :func:`choose` picks the implementation: ``$JAXCNN_CONV`` (``xla`` or ``slices``) when set,
-otherwise XLA's convolution. The slices were meant as the CPU default, but on the 2-core
-development machine they were not faster over the five recipes (0.6-1.4x XLA's training
-throughput, noisy; slower inference; compilation up to 2x longer; docs/performance.md), and their
-float32 rounding, though exact in float64, flips a near-tie in the unscreened BatchNorm gradient
-parity test. They stay one environment variable away: ``JAXCNN_CONV=slices``.
+otherwise XLA's convolution. The slices were meant as the CPU default, but on the idle 2-core
+development machine they trained only 6-29 % faster at the recipes' batch sizes and 0.87-1.24x
+at 128/512 (docs/performance.md), compile up to 1.5x longer, and their float32 rounding, though
+exact in float64, flips a near-tie in the unscreened BatchNorm gradient parity test. They stay
+one environment variable away: ``JAXCNN_CONV=slices``.
 """
 
 from __future__ import annotations
