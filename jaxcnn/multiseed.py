@@ -16,7 +16,7 @@ of ``padded`` ran at 0.72× the speed of 8 runs one by one with ``unroll``, 0.21
 and 0.12× with ``map`` (XLA:CPU's convolutions inside a loop body are far slower); see
 docs/pooling.md.
 
-``python -m jaxcnn.multiseed --arch lenet --seeds 8`` times N seeds stacked (both mappings)
+``python -m jaxcnn.multiseed --arch lenet --seeds 8`` times N seeds stacked (every mapping)
 against the same N trained one after the other.
 """
 

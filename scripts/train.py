@@ -38,8 +38,6 @@ RECIPE_FLAGS = ("dataset", "epochs", "batch_size", "lr", "optimizer", "momentum"
 MODEL_FLAGS = ("pool", "dropout", "batchnorm")
 
 
-
-
 def recipe_table() -> str:
     """The notebook recipes, one line per architecture (the defaults of each flag)."""
     header = ("arch", "dataset", "normalization", "loss", "optimizer", "lr", "momentum",
