@@ -36,6 +36,8 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
+from jaxcnn import conv
+
 DATA_AXIS = "data"
 
 
@@ -90,7 +92,7 @@ class Engine:
                  loss_fn: Callable[[jax.Array, jax.Array], jax.Array], *,
                  steps_per_call: int | None = None, mesh: Mesh | None = None):
         model.train()
-        self.train_graph = nnx.graphdef(model)
+        self.train_graph, self._template = nnx.split(model)
         model.eval()
         self.eval_graph = nnx.graphdef(model)
         model.train()
@@ -130,6 +132,13 @@ class Engine:
         """A model holding ``state``'s weights (eval mode unless ``train``)."""
         graph = self.train_graph if train else self.eval_graph
         return nnx.merge(graph, state.params, state.rest)
+
+    def prepare(self, batch: int, image_shape: tuple[int, ...], *, train: bool) -> dict:
+        """Have the convolution plan for ``batch`` chosen (:func:`jaxcnn.conv.prepare`) before a
+        step of that shape is traced; returns the choice."""
+        graph = self.train_graph if train else self.eval_graph
+        return conv.prepare(nnx.merge(graph, self._template), batch, tuple(image_shape),
+                            train=train)
 
     # -- one step ------------------------------------------------------------------------------
     def train_step(self, state: TrainState, images: jax.Array, labels: jax.Array,
@@ -193,6 +202,7 @@ class Engine:
         plan = _plan(len(full), self.steps_per_call)
         devices = 1 if self.mesh is None else self.mesh.size
         check_batch_size(size, self.mesh)
+        self.prepare(size, images.shape[1:], train=True)
         full_dev = self.put(np.stack(full).astype(np.int32), shard_last=True)
         metrics = self.put(_zero_metrics(batches[0].shape[:-1]))
         bar = tqdm(total=len(batches), desc=f"epoch {epoch}", unit="step", disable=not progress,
@@ -226,6 +236,7 @@ class Engine:
 
     def predict(self, state: TrainState, images: jax.Array, batch_size: int = 1000) -> np.ndarray:
         """Model outputs in eval mode (deterministic), as a host array (N, num_classes)."""
+        self.prepare(min(batch_size, images.shape[0]), images.shape[1:], train=False)
         outs = [self._eval_call(state.params, state.rest, images[i:i + batch_size])
                 for i in range(0, images.shape[0], batch_size)]
         return np.asarray(jnp.concatenate(outs))

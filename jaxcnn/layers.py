@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxcnn import fastconv
+from jaxcnn.conv import plans, pool
 from jaxcnn.options import POOLS
 
 torch_kernel_init = nnx.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
@@ -36,19 +36,26 @@ def torch_bias_init(fan_in: int) -> Callable:
     return init
 
 
-def conv(in_channels: int, out_channels: int, kernel_size: int, *, padding: int = 0,
-         rngs: nnx.Rngs) -> nnx.Conv:
-    """A square, stride-1 ``nnx.Conv`` laid out and initialised like ``torch.nn.Conv2d``.
+class Conv2d(nnx.Conv):
+    """A square, stride-1 ``nnx.Conv`` whose convolution is the active plan's
+    (:mod:`jaxcnn.conv`), in the plan's layout. Parameters, names and the HWIO layout are
+    ``nnx.Conv``'s."""
 
-    Its convolution is :func:`jaxcnn.fastconv.choose`'s: XLA's, or slices + matmul with
-    ``JAXCNN_CONV=slices`` (``xla`` or ``slices``; read when the layer is built).
-    """
-    return nnx.Conv(
+    def __call__(self, x: jax.Array) -> jax.Array:
+        plan = plans.active()
+        y = plan.conv(x, self.kernel[...], self.padding[0][0])
+        bias = self.bias[...]
+        return y + (bias if plan.layout == "NHWC" else bias[:, None, None, None])
+
+
+def conv(in_channels: int, out_channels: int, kernel_size: int, *, padding: int = 0,
+         rngs: nnx.Rngs) -> Conv2d:
+    """A :class:`Conv2d` laid out and initialised like ``torch.nn.Conv2d``."""
+    return Conv2d(
         in_channels, out_channels, (kernel_size, kernel_size),
         padding=((padding, padding), (padding, padding)),
         kernel_init=torch_kernel_init,
         bias_init=torch_bias_init(in_channels * kernel_size * kernel_size),
-        conv_general_dilated=fastconv.choose(),
         rngs=rngs,
     )
 
@@ -69,7 +76,7 @@ class Pool2d(nnx.Module):
 
     ``lp2`` is computed as PyTorch does, ``sqrt(avg_pool(x²) · window²)``, and like PyTorch it
     has gradient 0 where a window's sum of squares is 0 (common after a ReLU), where sqrt's
-    derivative would be infinite.
+    derivative would be infinite. The spatial axes are 1 and 2 in both layouts (NHWC, CHWN).
     """
 
     def __init__(self, kind: str = "max", window: int = 2):
@@ -79,14 +86,27 @@ class Pool2d(nnx.Module):
         self.window = window
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        if self.window == 2 and plans.active().pool == "reshape":
+            return self._reshaped(x)
         shape = (self.window, self.window)
         if self.kind == "max":
             return nnx.max_pool(x, shape, strides=shape)
         if self.kind == "avg":
             return nnx.avg_pool(x, shape, strides=shape)
-        total = nnx.avg_pool(x * x, shape, strides=shape) * (self.window * self.window)
-        positive = total > 0
-        return jnp.where(positive, jnp.sqrt(jnp.where(positive, total, 1.0)), 0.0)
+        return _lp2(nnx.avg_pool(x * x, shape, strides=shape) * (self.window * self.window))
+
+    def _reshaped(self, x: jax.Array) -> jax.Array:
+        if self.kind == "max":
+            return pool.max_pool(x)
+        if self.kind == "avg":
+            return pool.avg_pool(x)
+        return _lp2(pool.sum_of_squares(x))
+
+
+def _lp2(total: jax.Array) -> jax.Array:
+    """sqrt(total), with gradient 0 where total is 0."""
+    positive = total > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, total, 1.0)), 0.0)
 
 
 class BatchNorm(nnx.Module):
@@ -125,6 +145,19 @@ class BatchNorm(nnx.Module):
         return (x - mean) * inv * self.scale[...] + self.bias[...]
 
 
+class Dropout2d(nnx.Dropout):
+    """``torch.nn.Dropout2d``: zeroes whole feature maps. The mask is drawn in NHWC order in every
+    layout, so a seed drops the same channels whichever plan runs."""
+
+    def __init__(self, rate: float, *, rngs: nnx.Rngs):
+        super().__init__(rate, broadcast_dims=(1, 2), rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        layout = plans.active().layout
+        return plans.to_layout(super().__call__(plans.to_nhwc(x, layout)), layout)
+
+
 def flatten(x: jax.Array) -> jax.Array:
-    """Flatten NHWC feature maps to (N, H*W*C)."""
+    """Flatten feature maps (in the active plan's layout) to (N, H*W*C), in NHWC order."""
+    x = plans.to_nhwc(x, plans.active().layout)
     return x.reshape(x.shape[0], -1)

@@ -1,5 +1,9 @@
 """The five course architectures as Flax NNX modules (inputs NHWC float32).
 
+``@planned`` runs each ``__call__`` under the convolution plan chosen for the model and batch
+size (:mod:`jaxcnn.conv`): the feature maps may be kept batch-innermost between the input and
+the flatten, which returns to NHWC order, so the parameters are the same under every plan.
+
 Each class mirrors one notebook's PyTorch ``nn.Module`` layer for layer; ``torch_ref.models`` holds
 the originals. ``torch_names`` maps each parameterised sub-layer to the prefix it has in the
 original's ``state_dict``, which is all :mod:`jaxcnn.convert` needs to move weights across.
@@ -10,7 +14,8 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from jaxcnn.layers import BatchNorm, Pool2d, conv, flatten, linear
+from jaxcnn.conv import planned
+from jaxcnn.layers import BatchNorm, Dropout2d, Pool2d, conv, flatten, linear
 from jaxcnn.shapes import conv_output_size
 
 
@@ -34,6 +39,7 @@ class Padded(nnx.Module):
         self.fc1 = linear(64 * side * side, 128, rngs=rngs)
         self.fc2 = linear(128, num_classes, rngs=rngs)
 
+    @planned
     def __call__(self, x: jax.Array) -> jax.Array:
         x = self.pool(nnx.relu(self.conv1(x)))
         x = self.pool(nnx.relu(self.conv2(x)))
@@ -53,11 +59,11 @@ class Dropout(nnx.Module):
         self.conv1 = conv(in_channels, 10, 5, rngs=rngs)
         self.conv2 = conv(10, 20, 5, rngs=rngs)
         self.pool = Pool2d(pool)
-        # Dropout2d zeroes whole channels: share the mask over the two spatial axes of NHWC.
-        self.drop = nnx.Dropout(dropout, broadcast_dims=(1, 2), rngs=rngs)
+        self.drop = Dropout2d(dropout, rngs=rngs)
         self.fc3 = linear(20 * side * side, 100, rngs=rngs)
         self.fc4 = linear(100, num_classes, rngs=rngs)
 
+    @planned
     def __call__(self, x: jax.Array) -> jax.Array:
         x = nnx.relu(self.conv1(x))
         x = nnx.relu(self.conv2(x))
@@ -81,6 +87,7 @@ class Classic(nnx.Module):
         self.fc1 = linear(20 * side * side, 50, rngs=rngs)
         self.fc2 = linear(50, num_classes, rngs=rngs)
 
+    @planned
     def __call__(self, x: jax.Array) -> jax.Array:
         x = nnx.relu(self.pool(self.conv1(x)))
         x = nnx.relu(self.pool(self.conv2(x)))
@@ -104,6 +111,7 @@ class LeNet3x3(nnx.Module):
         self.fc2 = linear(120, 84, rngs=rngs)
         self.fc3 = linear(84, num_classes, rngs=rngs)
 
+    @planned
     def __call__(self, x: jax.Array) -> jax.Array:
         x = self.pool(nnx.relu(self.conv1(x)))
         x = self.pool(nnx.relu(self.conv2(x)))
@@ -143,6 +151,7 @@ class LeNet(nnx.Module):
         x = nnx.relu(x)
         return self.drop(x) if self.drop is not None else x
 
+    @planned
     def __call__(self, x: jax.Array) -> jax.Array:
         x = self.pool(nnx.relu(self.conv1(x)))
         x = self.pool(nnx.relu(self.conv2(x)))

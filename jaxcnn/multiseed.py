@@ -107,6 +107,7 @@ class MultiSeedEngine(Engine):
 
     def predict(self, state: TrainState, images: jax.Array, batch_size: int = 1000) -> np.ndarray:
         """Every model's eval-mode outputs, a host array (N, examples, num_classes)."""
+        self.prepare(min(batch_size, images.shape[0]), images.shape[1:], train=False)
         outs = [self._eval_call(state.params, state.rest, images[i:i + batch_size])
                 for i in range(0, images.shape[0], batch_size)]
         return np.asarray(jnp.concatenate(outs, axis=1))

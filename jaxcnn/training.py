@@ -23,6 +23,7 @@ from jaxcnn.recipes import Recipe
 from jaxcnn.registry import create_model
 
 Split = tuple[np.ndarray, np.ndarray]  # preprocessed float32 NHWC images, int64 labels
+EVAL_BATCH = 1000
 
 
 class Evaluation(NamedTuple):
@@ -64,6 +65,9 @@ class JaxTrainer:
         self.engine = Engine(model, make_optimizer(recipe.optimizer, recipe.lr, recipe.momentum),
                              get_loss(recipe.loss), mesh=mesh)
         self.state = self.engine.create_train_state(model)
+        image_shape = np.shape(train[0])[1:]
+        self.engine.prepare(recipe.batch_size, image_shape, train=True)
+        self.engine.prepare(min(EVAL_BATCH, len(test[0])), image_shape, train=False)
         self.train_x, self.train_y, self.test_x, self.test_y = self.engine.put(
             (np.asarray(train[0]), np.asarray(train[1]), np.asarray(test[0]),
              np.asarray(test[1])))
@@ -79,7 +83,7 @@ class JaxTrainer:
         return metrics
 
     def evaluate(self) -> Evaluation:
-        result = self.engine.evaluate(self.state, self.test_x, self.test_y)
+        result = self.engine.evaluate(self.state, self.test_x, self.test_y, EVAL_BATCH)
         return Evaluation(result["loss"], result["accuracy"], result["outputs"])
 
     def checkpoint_state(self) -> NestedArrays:

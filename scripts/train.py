@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from jaxcnn import rundir
+from jaxcnn import allocator, conv, rundir
 from jaxcnn.checkpoints import EpochCheckpoints
 from jaxcnn.cli import (
     momentum_float,
@@ -25,6 +25,7 @@ from jaxcnn.cli import (
     positive_int,
     rate_float,
 )
+from jaxcnn.conv import AUTO, PLANS
 from jaxcnn.data import SPECS, DataError
 from jaxcnn.engine import TrainingDiverged, check_batch_size, make_mesh
 from jaxcnn.losses import LOSSES
@@ -105,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="multi-host: call jax.distributed.initialize() first (settings "
                           "detected from the cluster: SLURM, Open MPI, Cloud TPU, ...; see "
                           "docs/pooling.md); --devices then counts the devices of all hosts")
+    run.add_argument("--conv", choices=(AUTO, *PLANS), default=None,
+                     help="jax: convolution plan (default auto: timed on a CPU and cached, "
+                          "XLA's on a GPU/TPU; also $JAXCNN_CONV); see docs/performance.md")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -188,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         import jax
 
         jax.distributed.initialize()
+    conv.set_override(args.conv)
     run_dir, config = resumed_run(parser, args) if args.resume else new_run(parser, args)
     recipe = Recipe(**config["recipe"])
     if args.devices > 1:
@@ -219,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     if recipe.notes:
         print(f"note: {recipe.notes}")
     trainer = make_trainer(config["framework"], recipe, train, test, devices=args.devices)
+    if config["framework"] == "jax":
+        config["conv"] = {"requested": conv.requested(), "choices": conv.choices(),
+                          "allocator": allocator.state}
+        rundir.write_config(run_dir, config)
+        print("convolution plans: " + "; ".join(map(conv.describe, conv.choices())))
     try:
         run_training(trainer, recipe, run_dir, train_size=len(train), test=test, config=config,
                      progress=not args.no_progress)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jaxcnn import fastconv
+from jaxcnn import conv
 from jaxcnn.bench import machine
 from jaxcnn.bench.variants import DEFAULT_VARIANTS, VARIANTS, Case, Unavailable, torchvision_root
 from jaxcnn.data import Dataset, batch_indices, load, preprocess
@@ -58,7 +58,7 @@ def data_dir_for(dataset: str, dirs: dict[str, str]) -> str | None:
 
 def baseline_key() -> str:
     """The variant that is jaxcnn as ``scripts/train.py`` runs it on this backend."""
-    return f"jax-{fastconv.default_name()}"
+    return f"jax-{conv.requested()}"
 
 
 def spread(values: Sequence[float]) -> dict:

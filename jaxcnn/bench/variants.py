@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxcnn import fastconv
+from jaxcnn import conv
+from jaxcnn.conv.choice import ENV_VAR as CONV_ENV_VAR
 from jaxcnn.data import Dataset
 from jaxcnn.recipes import Recipe
 from jaxcnn.training import JaxTrainer, Split
@@ -46,16 +47,16 @@ class Unavailable(RuntimeError):
 @contextlib.contextmanager
 def _conv_env(implementation: str | None) -> Iterator[None]:
     """``$JAXCNN_CONV`` set to ``implementation`` (unchanged when None) for model creation."""
-    saved = os.environ.get(fastconv.ENV_VAR)
+    saved = os.environ.get(CONV_ENV_VAR)
     if implementation:
-        os.environ[fastconv.ENV_VAR] = implementation
+        os.environ[CONV_ENV_VAR] = implementation
     try:
         yield
     finally:
         if saved is None:
-            os.environ.pop(fastconv.ENV_VAR, None)
+            os.environ.pop(CONV_ENV_VAR, None)
         else:
-            os.environ[fastconv.ENV_VAR] = saved
+            os.environ[CONV_ENV_VAR] = saved
 
 
 def _timed(fn, *args, **kwargs) -> float:
@@ -271,7 +272,7 @@ def torchvision_root(raw: Dataset, root: Path) -> Path | None:
 VARIANTS = {
     "jax-slices": lambda: JaxEngine("slices"),
     "jax-xla": lambda: JaxEngine("xla"),
-    "jax-scan": lambda: JaxEngine(fastconv.default_name(), steps_per_call=16),
+    "jax-scan": lambda: JaxEngine(conv.requested(), steps_per_call=16),
     "torch": TorchEager,
     "torch-notebook": TorchNotebook,
     "torch-compile": TorchCompiled,

@@ -1,0 +1,12 @@
+"""Suite-wide settings: the convolution plan and its cache are pinned, so that results never
+depend on timings or on a cache left on the machine.
+
+The plan is ``gemm``, what ``auto`` picks for training on a CPU (``JAXCNN_CONV=xla pytest`` runs
+the suite on XLA's convolution); tests of the measured choice set their own.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("JAXCNN_CONV", "gemm")
+os.environ["JAXCNN_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxcnn-test-cache-")
