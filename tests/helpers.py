@@ -8,6 +8,7 @@ overrides) and the Fashion-MNIST test set in ``/usr/share/datasets/fashion-mnist
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 from pathlib import Path
@@ -177,8 +178,15 @@ def away_from_kinks(model: torch.nn.Module, x: np.ndarray, tol: float = KINK_TOL
     * a 2×2 max pool whose two largest inputs differ by less than ``tol`` (but are not equal):
       the gradient goes to the larger one, which rounding may swap. Seen on an MNIST test image
       with ``dropout``'s Flax init: a gap of 2.2e-8, and a 7e-4 difference in that image's
-      ``conv1`` gradient. Exact ties (the flat background) are broken alike by both frameworks
-      (the first window element), so they are not screened.
+      ``conv1`` gradient.
+
+    Both margins are measured in float64, on a copy of the model. A structural tie (a pool
+    window over identical inputs, like the flat background) is exact in float64 too and both
+    frameworks break it alike (the first window element), so it is kept; two float32 values that
+    are equal only by rounding differ in float64 and are screened like any near-tie. Seen with
+    jaxcnn's GEMM convolution: PyTorch computed 0.06814226 twice in one ``dropout`` conv2
+    window, jaxcnn 0.06814226 and 0.06814228 (both within float32 rounding of the float64
+    values), and each framework sent that window's gradient to a different element.
 
     ``tol`` is ~100 times the frameworks' forward differences.
     """
@@ -187,10 +195,11 @@ def away_from_kinks(model: torch.nn.Module, x: np.ndarray, tol: float = KINK_TOL
     def record(_module, _inputs, out: torch.Tensor) -> None:
         smallest.append(out.detach().abs().flatten(1).amin(dim=1).numpy())
 
+    model = copy.deepcopy(model).double()
     hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, _SCREENED)]
     try:
         with _MaxPoolGaps() as gaps:
-            torch_forward(model, x)
+            torch_forward(model, np.asarray(x, np.float64))
     finally:
         for hook in hooks:
             hook.remove()

@@ -88,13 +88,13 @@ def check(name: str, layer: str, batch: int) -> None:
 def test_formulation_equals_xla(name: str, layer: str) -> None:
     if name == "shift" and LAYERS[layer][0] != 1:
         pytest.skip("the shift formulation takes one input channel")
-    for batch in (1, 10, 13):  # 13: an odd last partial batch
+    for batch in (1, 13):  # 13: an odd last partial batch
         check(name, layer, batch)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("batch", [64, 512, 1000])
-@pytest.mark.parametrize("layer", ["padded.conv2", "dropout.conv2", "lenet.conv1"])
+@pytest.mark.parametrize("batch", [64, 1000])
+@pytest.mark.parametrize("layer", ["padded.conv2", "dropout.conv2"])
 def test_gemm_equals_xla_at_large_batches(layer: str, batch: int) -> None:
     check("gemm", layer, batch)
 
@@ -136,14 +136,15 @@ def test_max_pool_gradient_goes_to_first_of_tied_elements() -> None:
 # -- whole models -------------------------------------------------------------------------------
 def _model_outputs_and_grads(arch: str, plan: str, x: jax.Array, y: jax.Array):
     model = jaxcnn.create_model(arch, seed=3)
+    model.eval()  # deterministic: the convolution is the only difference
     graph, params, rest = nnx.split(model, nnx.Param, ...)
 
-    def loss(params):
+    def loss(params, rest):
         with forcing(PLANS[plan]):
             out = nnx.merge(graph, params, rest)(x)
         return jnp.mean(jax.nn.logsumexp(out, -1) - jnp.take_along_axis(out, y[:, None], 1)), out
 
-    (_, out), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(params)
+    (_, out), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(params, rest)
     return out, nnx.to_pure_dict(grads)
 
 
