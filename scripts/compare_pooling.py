@@ -18,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+from jaxcnn import conv
 from jaxcnn.cli import positive_int
+from jaxcnn.conv import AUTO, PLANS
 from jaxcnn.data import DataError
 from jaxcnn.engine import check_batch_size, make_mesh
 from jaxcnn.options import POOLS
@@ -49,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", action="append", default=[], metavar="NAME=DIR",
                         help="where data set NAME is (repeatable; default: searched)")
     parser.add_argument("--out", type=Path, default=Path("runs/pooling"), metavar="DIR")
+    parser.add_argument("--conv", choices=(AUTO, *PLANS), default=None,
+                        help="convolution plan (default auto: timed on a CPU and cached; "
+                             "also $JAXCNN_CONV)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -56,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    conv.set_override(args.conv)
     data_dirs = {}
     for item in args.data_dir:
         name, sep, folder = item.partition("=")

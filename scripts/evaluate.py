@@ -70,7 +70,11 @@ def jax_outputs(arch: str, options: Mapping, state_dict: Mapping,
     import jax
     from flax import nnx
 
-    graph, state = nnx.split(load_model(arch, options, state_dict))
+    from jaxcnn import conv
+
+    model = load_model(arch, options, state_dict)
+    conv.prepare(model, min(BATCH_SIZE, len(inputs)), inputs.shape[1:], train=False)
+    graph, state = nnx.split(model)
     apply = jax.jit(lambda s, x: nnx.merge(graph, s)(x))
     return np.concatenate([np.asarray(apply(state, inputs[i:i + BATCH_SIZE]))
                            for i in range(0, len(inputs), BATCH_SIZE)])

@@ -169,15 +169,18 @@ def time_plans(model: nnx.Module, batch: int, image_shape: tuple[int, ...],
     x = jnp.asarray(rng.random((batch, *image_shape), np.float32))
     labels = jnp.asarray(rng.integers(0, 2, batch))
 
+    def loss(model: nnx.Module, x: jax.Array) -> jax.Array:
+        out = model(x)
+        return jnp.mean(jax.nn.logsumexp(out, -1) - jnp.take_along_axis(out, labels[:, None], 1))
+
     def work(plan: Plan) -> Callable:
         # A new function per plan: JAX caches traces per function, and the plan is read at trace.
-        def loss(params, rest, x):
+        def call(params, rest, x):  # x an argument: a constant input could be folded away
             with forcing(plan):
-                out = nnx.merge(graph, params, rest)(x)
-            return jnp.mean(jax.nn.logsumexp(out, -1)
-                            - jnp.take_along_axis(out, labels[:, None], 1))
+                model = nnx.merge(graph, params, rest)
+                return nnx.grad(loss)(model, x) if train else loss(model, x)
 
-        return jax.grad(loss) if train else loss
+        return call
 
     calls = {name: jax.jit(work(PLANS[name])).lower(params, rest, x).compile() for name in names}
     best = {name: float("inf") for name in names}
