@@ -67,10 +67,12 @@ def grid(variants: Sequence[str], pools: Sequence[str], datasets: Sequence[str])
 
 
 class Data:
-    """The data sets, loaded once, preprocessed once per normalisation, on the device."""
+    """The data sets, loaded once, preprocessed once per normalisation, on the device; with
+    ``train_subset`` / ``test_subset`` N, the first N images of that split."""
 
-    def __init__(self, data_dirs: dict[str, str], train_subset: int | None):
-        self.data_dirs, self.train_subset = data_dirs, train_subset
+    def __init__(self, data_dirs: dict[str, str], train_subset: int | None,
+                 test_subset: int | None = None):
+        self.data_dirs, self.train_subset, self.test_subset = data_dirs, train_subset, test_subset
         self._raw: dict = {}
         self._ready: dict = {}
 
@@ -82,9 +84,9 @@ class Data:
                 where = self.data_dirs.get(dataset)
                 train = load(dataset, "train", data_dir=where)
                 test = load(dataset, "test", data_dir=where)
-                n = self.train_subset or len(train)
-                self._raw[dataset] = (train.images[:n], train.labels[:n], test.images,
-                                      test.labels)
+                n, m = self.train_subset or len(train), self.test_subset or len(test)
+                self._raw[dataset] = (train.images[:n], train.labels[:n], test.images[:m],
+                                      test.labels[:m])
             tx, ty, vx, vy = self._raw[dataset]
             self._ready[key] = (jnp.asarray(preprocess(tx, normalization)), jnp.asarray(ty),
                                 jnp.asarray(preprocess(vx, normalization)), jnp.asarray(vy))
