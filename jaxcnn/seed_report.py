@@ -483,7 +483,8 @@ def plot_variant(variant: str, frameworks: dict[str, list[dict]], path: Path) ->
         ax.set_xlim(0.5, epochs + 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, _ = axes[0].get_legend_handles_labels()
+    axes[0].legend(handles=handles, fontsize=8)
     ax = axes[3]
     for i, framework in enumerate(f for f in ORDER if f in frameworks):
         final = 100 * _curve(frameworks[framework], "test_accuracy")[:, -1]
@@ -500,7 +501,10 @@ def plot_variant(variant: str, frameworks: dict[str, list[dict]], path: Path) ->
     ax.set_xlim(-0.6, len(frameworks) - 0.4)
     ax.set_title(f"final test accuracy % (epoch {epochs})")
     ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{variant}: per-seed training curves, notebook figures in black")
+    first = next(iter(frameworks.values()))[0]
+    short = ("" if is_full_recipe(variant, first["settings"]) else
+             f" (shortened: {epochs} epoch(s) on {first['train_examples']:,} training images)")
+    fig.suptitle(f"{variant}: per-seed training curves, notebook figures in black{short}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -515,9 +519,9 @@ def _overlay(ax, figures: list[notebooks.NotebookFigure], scale: float) -> None:
     y = [scale * f.value for f in figures]
     err = [[scale * (f.value - f.low) for f in figures], [scale * (f.high - f.value)
                                                           for f in figures]]
-    ax.errorbar(x, y, yerr=err, fmt="o", color="black", ms=4, capsize=3, zorder=5,
-                label=f"notebook {figures[0].notebook}")
-    ax.legend(fontsize=8)
+    handle = ax.errorbar(x, y, yerr=err, fmt="o", color="black", ms=4, capsize=3, zorder=5,
+                         label=f"notebook {figures[0].notebook}")
+    ax.legend(handles=[handle], fontsize=8)
 
 
 # -- writing -------------------------------------------------------------------------------------
