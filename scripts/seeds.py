@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mapping", choices=MAPPINGS,
                         help="how a JAX program maps its seeds (default: unroll on CPU, vmap "
                              "elsewhere; see jaxcnn.multiseed)")
+    parser.add_argument("--torch-threads", type=positive_int, metavar="N",
+                        help="PyTorch's CPU threads (default: torch's own choice). On a loaded "
+                             "machine 1 avoids the collapse of oversubscribed OpenMP threads")
     parser.add_argument("--data-dir", action="append", default=[], metavar="NAME=DIR",
                         help="where data set NAME is (repeatable; default: searched)")
     parser.add_argument("--out", type=Path, default=Path("runs/seeds"), metavar="DIR",
@@ -113,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--report-only: no seeds in {args.out / FILENAME}")
         print(f"report: {write_report(records, args.out, command=command)}")
         return 0
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     seeds = args.seed_range or range(args.seeds)
     frameworks = FRAMEWORKS if args.framework == "both" else (args.framework,)
     group_size = args.group_size or (CPU_GROUP_SIZE if jax.default_backend() == "cpu" else 32)

@@ -225,9 +225,9 @@ def test_a_results_file_with_other_settings_is_refused(tmp_path: Path, capsys) -
 @pytest.mark.slow
 def test_sigkill_then_rerun_keeps_the_finished_seeds(fashion, tmp_path: Path) -> None:
     """scripts/seeds.py killed (SIGKILL) once its first seed is written, then run again with
-    JAX added: the seeds written before the kill are kept as they were, the missing ones are
-    trained (same records as a run left alone: test_an_interrupted_study_resumes_...), and the
-    report is written."""
+    JAX added and PyTorch on one thread: the seeds written before the kill are kept as they
+    were, the missing ones are trained (test_an_interrupted_study_resumes_to_the_same_records
+    shows they equal a study run straight), and the report is written."""
     args = ["--arch", "lenet", "--seeds", "3", "--epochs", "1", "--train-subset", "640",
             "--test-subset", "500", "--data-dir", f"fashion_mnist={fashion['fashion_mnist']}",
             "--out", str(tmp_path / "killed"), "--no-progress"]
@@ -247,14 +247,17 @@ def test_sigkill_then_rerun_keeps_the_finished_seeds(fashion, tmp_path: Path) ->
         process.wait()
     kept = results.read_text().splitlines()
     assert 1 <= len(kept) < 3
-    done = subprocess.run([sys.executable, str(SCRIPT), *args], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, str(SCRIPT), *args, "--torch-threads", "1",
+                           "--group-size", "1"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{len(kept)} seed(s) already in" in done.stdout + done.stderr
     records = read(tmp_path / "killed")
     assert results.read_text().splitlines()[:len(kept)] == kept
     assert sorted((r["framework"], r["seed"]) for r in records) == [
         (f, s) for f in ("jax", "torch") for s in range(3)]
+    rerun_torch = [r for r in records[len(kept):] if r["framework"] == "torch"]
+    assert rerun_torch and all(r["device"] == "torch cpu (1 threads)" for r in rerun_torch)
     report = (tmp_path / "killed" / "seeds.md").read_text()
     assert "| lenet (shortened) | 1 | 3 / 3 |" in report
     assert (tmp_path / "killed" / "seeds-lenet.png").exists()
