@@ -107,8 +107,10 @@ def _figure_text(figure: notebooks.NotebookFigure) -> str:
         value = f"{figure.value:.4f}"
     elif figure.low == figure.high:
         value = f"{100 * figure.value:.2f} %"
+    elif figure.high - figure.low < 1e-4:  # printed to 0.001 %: as printed
+        value = figure.printed
     else:
-        value = f"{figure.printed} ({100 * figure.low:.3f}–{100 * figure.high:.3f} %)"
+        value = f"{figure.printed} ({100 * figure.low:.2f}–{100 * figure.high:.2f} %)"
     what = figure.metric.replace("_", " ")
     return f"Notebook {figure.notebook}'s {what} {value} after epoch {figure.epoch}"
 
