@@ -483,7 +483,10 @@ def plot_variant(variant: str, frameworks: dict[str, list[dict]], path: Path) ->
         ax.set_title(titles[metric])
         ax.set_xlabel("epoch")
         ax.set_xlim(0.5, epochs + 0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if epochs <= 12:
+            ax.set_xticks(range(1, epochs + 1))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     handles, _ = axes[0].get_legend_handles_labels()
     axes[0].legend(handles=handles, fontsize=8)
