@@ -3,11 +3,13 @@
     python scripts/compare_pooling.py --data-dir mnist=../shared/data/mnist
     python scripts/compare_pooling.py --seeds 10 --pools max avg lp2 --full
 
-Defaults: 5 seeds × all architectures (padded with its notebook loss and with the corrected
-``log_nll``) × max/avg × MNIST and Fashion-MNIST, each recipe shortened to ``--epochs 1`` on the
-first ``--train-subset 3000`` training images, every test image. ``--full`` runs the recipes'
-own epochs on the whole training set. Writes results.json, results.csv, table.md, summary.md
-and pooling.png to ``--out``. Exit codes: 0 done, 2 bad arguments or data.
+Defaults: ``--seeds`` seeds × all architectures (padded with its notebook loss and with the
+corrected ``log_nll``) × max/avg × MNIST and Fashion-MNIST, each recipe shortened to
+``--epochs`` epochs on the first ``--train-subset`` training images, every test image (the
+default values are jaxcnn.pooling_study's DEFAULT_*; ``--help`` shows them). ``--full`` runs
+the recipes' own epochs on the whole training set. Writes results.json, results.csv, table.md,
+summary.md and pooling.png to ``--out``; the summary names the rows still at chance level.
+Exit codes: 0 done, 2 bad arguments or data.
 """
 
 from __future__ import annotations
@@ -24,7 +26,19 @@ from jaxcnn.conv import AUTO, PLANS
 from jaxcnn.data import DataError
 from jaxcnn.engine import check_batch_size, make_mesh
 from jaxcnn.options import POOLS
-from jaxcnn.pooling_study import DATASETS, VARIANTS, Data, grid, run_study, write_outputs
+from jaxcnn.pooling_study import (
+    DATASETS,
+    DEFAULT_EPOCHS,
+    DEFAULT_SEEDS,
+    DEFAULT_TRAIN_SUBSET,
+    VARIANTS,
+    Data,
+    grid,
+    near_chance,
+    partly_at_chance,
+    run_study,
+    write_outputs,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,11 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pools", nargs="+", default=["max", "avg"], choices=POOLS,
                         help="poolings (default max avg; lp2 is LP pooling with p = 2)")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    parser.add_argument("--seeds", type=positive_int, default=5, help="seeds per cell (default 5)")
-    parser.add_argument("--epochs", type=positive_int, default=1,
-                        help="epochs per run, replacing the recipes' (default 1)")
-    parser.add_argument("--train-subset", type=positive_int, default=3000, metavar="N",
-                        help="train on the first N training images (default 3000)")
+    parser.add_argument("--seeds", type=positive_int, default=DEFAULT_SEEDS,
+                        help=f"seeds per cell (default {DEFAULT_SEEDS})")
+    parser.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
+                        help=f"epochs per run, replacing the recipes' (default {DEFAULT_EPOCHS})")
+    parser.add_argument("--train-subset", type=positive_int, default=DEFAULT_TRAIN_SUBSET,
+                        metavar="N", help="train on the first N training images (default "
+                                          f"{DEFAULT_TRAIN_SUBSET})")
     parser.add_argument("--full", action="store_true",
                         help="the recipes' own epochs on the whole training set (overrides "
                              "--epochs and --train-subset)")
@@ -87,8 +103,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     wall = time.perf_counter() - start
-    write_outputs(results, args.out, command=command, wall_seconds=wall)
+    cells = write_outputs(results, args.out, command=command, wall_seconds=wall)["cells"]
     print((args.out / "table.md").read_text())
+    for dataset, variant in near_chance(cells):
+        print(f"at chance: {variant} on {dataset} (every pooling's mean below 20 %)")
+    for dataset, variant, counts in partly_at_chance(cells):
+        print(f"partly at chance: {variant} on {dataset}, seeds below 20 %: {counts}")
     print(f"{len(cells)} cells × {args.seeds} seeds in {wall / 60:.1f} min; "
           f"outputs in {args.out}/ (summary.md, results.csv, results.json, pooling.png)")
     return 0

@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from jaxcnn.pooling_study import compare, describe, grid, near_chance, verdict, write_outputs
+from jaxcnn.pooling_study import (
+    compare,
+    describe,
+    grid,
+    near_chance,
+    partly_at_chance,
+    tabulate,
+    verdict,
+    write_outputs,
+)
 
 
 def test_grid_and_recipes() -> None:
@@ -66,3 +75,24 @@ def test_rows_near_chance_are_named_in_the_verdict() -> None:
     words = verdict([], untrained=near_chance(cells))
     assert "Not trained enough to compare" in words and "lenet on mnist" in words
     assert "Not trained enough" not in verdict([])
+
+
+def test_seeds_still_at_chance_are_counted_and_named(tmp_path: Path) -> None:
+    runs = [{"dataset": "fashion_mnist", "variant": v, "pool": p, "epochs": 1, "batch_size": 64,
+             "train_examples": 3000, "seeds": [0, 1, 2, 3], "seconds": 1.0, "accuracy": acc}
+            for v, p, acc in (("lenet", "max", [0.10, 0.10, 0.42, 0.55]),
+                              ("lenet", "avg", [0.10, 0.38, 0.41, 0.47]),
+                              ("dropout", "max", [0.10, 0.10, 0.10, 0.11]),
+                              ("dropout", "avg", [0.10, 0.12, 0.10, 0.10]),
+                              ("classic", "max", [0.8, 0.82, 0.85, 0.9]),
+                              ("classic", "avg", [0.78, 0.8, 0.83, 0.88]))]
+    cells, _ = tabulate(runs)
+    assert [c["at_chance"] for c in cells] == [2, 1, 4, 4, 0, 0]
+    assert near_chance(cells) == [("fashion_mnist", "dropout")]
+    assert partly_at_chance(cells) == [("fashion_mnist", "lenet", "max: 2 of 4, avg: 1 of 4")]
+    write_outputs(runs, tmp_path, command="python scripts/compare_pooling.py", wall_seconds=60)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "Not trained enough to compare" in summary and "dropout on fashion_mnist" in summary
+    assert "Some seeds still below 20 %" in summary
+    assert "lenet on fashion_mnist (max: 2 of 4, avg: 1 of 4)" in summary
+    assert "| fashion_mnist | lenet | max | 4 | 29.25 | " in summary and "| 2 |" in summary
