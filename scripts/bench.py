@@ -1,6 +1,7 @@
-"""Benchmark jaxcnn's training engine against PyTorch, side by side in one process.
+"""Benchmark jaxcnn's training engine against PyTorch, every variant in processes of its own.
 
-    python scripts/bench.py --train-images 12800 --repeats 3 --out results/bench
+    python scripts/bench.py --variant jax --variant torch --train-images 12800 --repeats 3 \
+        --out results/bench                                          # all five, recipe/128/512
     python scripts/bench.py --quick --arch classic --out /tmp/bench     # a smoke run
     python scripts/bench.py --arch classic --e2e --skip-compile         # plus full recipes
 
@@ -14,15 +15,16 @@ import shlex
 import sys
 from pathlib import Path
 
-from jaxcnn.bench import BenchConfig, run_benchmark, write_outputs
-from jaxcnn.bench.e2e import run_e2e
-from jaxcnn.bench.measure import parse_data_dirs
-from jaxcnn.bench.variants import DEFAULT_VARIANTS, VARIANTS
+from jaxcnn.bench.cases import parse_data_dirs
+from jaxcnn.bench.e2e import ProcessFailed, run_e2e
+from jaxcnn.bench.measure import ISOLATE, BenchConfig, run_benchmark
+from jaxcnn.bench.report import write_outputs
+from jaxcnn.bench.variants import BASELINE, DEFAULT_VARIANTS, VARIANTS
 from jaxcnn.cli import positive_int
 from jaxcnn.data import DataError
 from jaxcnn.options import ARCHITECTURES
 
-QUICK = {"repeats": 2, "train_images": 320, "test_images": 320}
+QUICK = {"repeats": 2, "train_images": 320, "test_images": 320, "isolate": "variant"}
 
 
 def _batch_sizes(text: str) -> list[int | None]:
@@ -33,22 +35,36 @@ def _batch_sizes(text: str) -> list[int | None]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench.py", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Training and inference throughput of jaxcnn's engine (the one "
-                    "scripts/train.py uses, with XLA's and the slices convolution), PyTorch "
-                    "eager on preloaded tensors, the notebooks' torchvision DataLoader pipeline "
-                    "and torch.compile, interleaved in one process with the same thread count; "
-                    "jaxcnn's speedup over each, the fraction of the float32 peak, compile "
-                    "times. Writes bench.json and bench.md into --out.",
+        description="Training and inference (batch 1000) throughput of jaxcnn's engine (the "
+                    "one scripts/train.py uses: convolution plan 'auto', or a forced plan), "
+                    "PyTorch eager on preloaded tensors, the notebooks' torchvision DataLoader "
+                    "pipeline and torch.compile. Every variant runs in fresh processes of its "
+                    "own, one process at a time, one per repeat; medians and min-max over the "
+                    "processes, the load average before and after each, jaxcnn's speedup over "
+                    "each variant, the fraction of the float32 peak, start-up times (plan "
+                    "timing and compilation). Writes bench.json and bench.md into --out.",
         epilog="variants: " + ", ".join(VARIANTS) + f" (default: {', '.join(DEFAULT_VARIANTS)})"
-               ". jax-scan runs 16 steps per dispatch (lax.scan).")
+               f". {BASELINE}: plan 'auto' (the ratios' numerator); jax-PLAN: that plan forced "
+               "(as scripts/train.py --conv PLAN); jax-scan: 'auto', 16 steps per dispatch "
+               "(lax.scan).")
     parser.add_argument("--arch", action="append", choices=ARCHITECTURES,
                         help="architecture to measure; repeat for several (default: all five)")
     parser.add_argument("--batch-sizes", type=_batch_sizes, metavar="LIST",
                         help="comma-separated batch sizes, 'recipe' for each recipe's own "
                              "(default: recipe,128,512; --quick: recipe)")
     parser.add_argument("--repeats", type=positive_int,
-                        help="interleaved measurements per variant; medians are reported "
-                             f"(default 5; --quick {QUICK['repeats']})")
+                        help="processes per variant and cell (each one measurement); medians "
+                             f"and ranges are reported (default 3; --quick {QUICK['repeats']})")
+    parser.add_argument("--isolate", choices=ISOLATE,
+                        help="'cell': one process per variant, architecture and batch size; "
+                             "'variant': one process per variant measures all its cells in "
+                             "turn (fewer process starts; the plan timing of later cells may "
+                             f"be shorter) (default: cell; --quick {QUICK['isolate']})")
+    parser.add_argument("--plan-cache", choices=("empty", "user"), default="empty",
+                        help="convolution plan cache of the JAX processes: 'empty' (a fresh "
+                             "one each: start-up includes the plan timing of a first run) or "
+                             "'user' (yours, JAXCNN_CACHE_DIR or ~/.cache/jaxcnn: the start-up "
+                             "of later runs) (default: empty)")
     parser.add_argument("--train-images", type=positive_int, metavar="N",
                         help="measure training over the first N training images instead of "
                              "whole epochs (labelled 'subset' in the output; default: the "
@@ -88,11 +104,13 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     return BenchConfig(
         archs=args.arch or list(ARCHITECTURES),
         batch_sizes=args.batch_sizes or default_sizes,
-        repeats=args.repeats or quick.get("repeats", 5),
+        repeats=args.repeats or quick.get("repeats", 3),
         train_images=args.train_images or quick.get("train_images"),
         test_images=args.test_images or quick.get("test_images"),
         variants=list(dict.fromkeys(variants)),
         data_dirs=parse_data_dirs(args.data_dir),
+        isolate=args.isolate or quick.get("isolate", "cell"),
+        plan_cache=args.plan_cache,
     )
 
 
@@ -107,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except ProcessFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     report["command"] = shlex.join(["python", "scripts/bench.py", *sys.argv[1:]])
     json_path, md_path = write_outputs(report, args.out)
     print(f"wrote {json_path} and {md_path}")

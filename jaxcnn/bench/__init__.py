@@ -1,14 +1,11 @@
-"""JAX against PyTorch on the five course CNNs, side by side in one process.
+"""JAX against PyTorch on the five course CNNs, each variant measured in processes of its own.
 
-:mod:`.variants` wraps each way of training (jaxcnn's engine with either convolution, PyTorch
-eager on preloaded tensors, the notebooks' torchvision ``DataLoader`` pipeline,
-``torch.compile``) behind one small interface; :mod:`.measure` times them interleaved, repeat
-after repeat, so that machine noise hits all alike; :mod:`.machine` describes the device and its
-peak; :mod:`.e2e` times whole recipe trainings; :mod:`.report` writes JSON and Markdown.
+:mod:`.variants` wraps each way of training (jaxcnn's engine with the measured or a forced
+convolution plan, PyTorch eager on preloaded tensors, the notebooks' torchvision ``DataLoader``
+pipeline, ``torch.compile``) behind one small interface; :mod:`.worker` is one benchmark
+process (one variant, measured and written as JSON); :mod:`.measure` runs those processes one
+at a time, repeat after repeat, and gathers medians and ranges; :mod:`.processes` runs one and
+records the load around it; :mod:`.cases` holds the data; :mod:`.machine` describes the device
+and its peak; :mod:`.e2e` times whole recipe trainings; :mod:`.report` writes JSON and Markdown.
 ``scripts/bench.py`` is the command line.
 """
-
-from jaxcnn.bench.measure import BenchConfig, run_benchmark
-from jaxcnn.bench.report import write_outputs
-
-__all__ = ["BenchConfig", "run_benchmark", "write_outputs"]

@@ -1,51 +1,50 @@
-"""End to end: the wall time of a recipe's full training, three ways.
+"""End to end: the wall time of a recipe's full training, three ways, each its own process.
 
-* ``scripts/train.py --framework jax`` and ``--framework torch``, run as subprocesses: the real
-  code path, with data loading, per-epoch evaluation, checkpoints, weights and the report;
-* the notebooks' own pipeline, in this process: torchvision data set and transforms,
-  ``DataLoader(batch_size, shuffle=True)``, every epoch followed by a pass over the test set.
+* ``scripts/train.py --framework jax`` (the default convolution plan, ``auto``, with an empty
+  plan cache: a first run on the machine) and ``--framework torch``: the real code path, with
+  data loading, per-epoch evaluation, checkpoints, weights and the report;
+* the notebooks' own pipeline (``python -m jaxcnn.bench.worker --variant torch-notebook
+  --e2e``): torchvision data set and transforms, ``DataLoader(batch_size, shuffle=True)``, every
+  epoch followed by a pass over the test set.
 """
 
 from __future__ import annotations
 
-import subprocess
+import json
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from jaxcnn.bench.measure import data_dir_for, first_images
+from jaxcnn.bench import processes
+from jaxcnn.bench.cases import data_dir_args, data_dir_for, first_images
 from jaxcnn.bench.variants import Case, TorchNotebook, torchvision_root
-from jaxcnn.data import load
+from jaxcnn.conv.choice import CACHE_ENV_VAR
+from jaxcnn.conv.choice import ENV_VAR as CONV_ENV_VAR
+from jaxcnn.data import Dataset
 from jaxcnn.recipes import get_recipe
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train.py"
+TRAIN_SCRIPT = processes.REPO_ROOT / "scripts" / "train.py"
 
 
-def train_script_seconds(arch: str, framework: str, out: Path, data_dir: str | None,
-                         subset: int | None = None) -> float:
-    """Wall time of ``scripts/train.py --arch ARCH --framework FRAMEWORK`` (the recipe)."""
-    command = [sys.executable, str(TRAIN_SCRIPT), "--arch", arch, "--framework", framework,
-               "--out", str(out), "--no-progress"]
-    if data_dir:
-        command += ["--data-dir", data_dir]
-    if subset:
-        command += ["--subset", str(subset)]
-    start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+class ProcessFailed(RuntimeError):
+    """A benchmark process exited with an error; the message holds its command and stderr."""
 
 
-def notebook_seconds(arch: str, data_dir: str | None, root: Path,
+def notebook_seconds(arch: str, splits: tuple[Dataset, Dataset], root: Path,
                      subset: int | None = None) -> float:
-    """Wall time of the recipe trained as its notebook did (load, epochs, test passes)."""
+    """Wall time of the recipe trained as its notebook did (epochs, test passes), from the
+    loaded ``splits``; with ``subset``, as ``scripts/train.py --subset``: N training and
+    N // 6 test images."""
     recipe = get_recipe(arch)
-    train, test = (load(recipe.dataset, split, data_dir=data_dir) for split in ("train", "test"))
-    if subset:  # as scripts/train.py --subset: N training and N // 6 test images
+    train, test = splits
+    if subset:
         train, test = first_images(train, subset), first_images(test, max(1, subset // 6))
-    # The notebook pipeline reads torchvision's own copy: no preprocessed splits.
-    case = Case(recipe, None, None, train, test, torchvision_root(train, root))
+    # The notebook pipeline reads torchvision's own copy of the files; the preprocessed splits
+    # are not used. Its test passes run at the recipe's batch size, as the loop did.
+    case = Case(recipe, None, None, train, test, torchvision_root(splits[0], root),
+                recipe.batch_size)
     start = time.perf_counter()
     variant = TorchNotebook()
     variant.setup(case)
@@ -56,23 +55,44 @@ def notebook_seconds(arch: str, data_dir: str | None, root: Path,
     return time.perf_counter() - start
 
 
+def _checked(record: dict) -> dict:
+    if record["returncode"]:
+        raise ProcessFailed(f"{record['command']} exited with {record['returncode']}:\n"
+                            f"{record.get('error', '')}")
+    return record
+
+
 def run_e2e(archs: list[str], data_dirs: dict[str, str], subset: int | None = None,
             log: Callable[[str], None] = print) -> list[dict]:
-    """Full-recipe wall times per architecture, and jaxcnn's speedup over the others; with
-    ``subset``, on the first ``subset`` training images only (smoke runs)."""
+    """Full-recipe wall times per architecture (one process each, one at a time, the load
+    recorded), and jaxcnn's speedup over the others; with ``subset``, on the first ``subset``
+    training images only (smoke runs)."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="jaxcnn-e2e-") as tmp:
         for arch in archs:
             recipe = get_recipe(arch)
             folder = data_dir_for(recipe.dataset, data_dirs)
             row = {"arch": arch, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
-                   "subset": subset}
+                   "subset": subset, "processes": {}}
             for framework in ("jax", "torch"):
-                seconds = train_script_seconds(arch, framework, Path(tmp) / f"{arch}-{framework}",
-                                               folder, subset)
-                row[f"{framework}_s"] = seconds
-                log(f"{arch}: scripts/train.py --framework {framework}: {seconds:.1f} s")
-            row["notebook_s"] = notebook_seconds(arch, folder, Path(tmp) / "tv", subset)
+                command = [sys.executable, str(TRAIN_SCRIPT), "--arch", arch,
+                           "--framework", framework, "--out", f"{tmp}/{arch}-{framework}",
+                           "--no-progress"]
+                command += ["--data-dir", folder] if folder else []
+                command += ["--subset", str(subset)] if subset else []
+                env = ({CACHE_ENV_VAR: f"{tmp}/plans-{arch}"} if framework == "jax"
+                       else processes.TORCH_ENV)
+                record = _checked(processes.run(command, env, drop=(CONV_ENV_VAR,)))
+                row["processes"][framework] = record
+                row[f"{framework}_s"] = record["wall_s"]
+                log(f"{arch}: scripts/train.py --framework {framework}: {record['wall_s']:.1f} s")
+            out = Path(tmp) / f"{arch}-notebook.json"
+            args = ["--variant", "torch-notebook", "--e2e", "--cell",
+                    f"{arch}:{recipe.batch_size}", *data_dir_args(data_dirs), "--out", str(out)]
+            args += ["--train-images", str(subset)] if subset else []
+            record = _checked(processes.run(processes.worker_command(args), processes.TORCH_ENV))
+            row["processes"]["notebook"] = record
+            row["notebook_s"] = json.loads(out.read_text())["cells"][0]["seconds"]
             log(f"{arch}: notebook pipeline: {row['notebook_s']:.1f} s")
             row["speedup_vs_torch"] = row["torch_s"] / row["jax_s"]
             row["speedup_vs_notebook"] = row["notebook_s"] / row["jax_s"]

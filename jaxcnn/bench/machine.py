@@ -51,20 +51,19 @@ def measured_matmul_flops(n: int = 1024, repeats: int = 10) -> float:
 
 
 def describe() -> dict:
-    """Devices, threads, load average, versions, and the float32 peak with its derivation."""
+    """Devices, threads, load average, versions, and the float32 peak with its derivation (the
+    benchmark's parent process: it imports no torch; each process reports its own in
+    :func:`process_info`)."""
     versions = package_versions(_PACKAGES)
     devices = jax.devices()
     info = {
         "jax_backend": jax.default_backend(),
         "jax_devices": [f"{d.platform}:{d.device_kind}" for d in devices],
-        "torch_device": torch_device(),
         "threads": threads(),
-        "torch_threads": pin_torch_threads(),
         "cpu": platform.processor() or platform.machine(),
         "load_average": list(os.getloadavg()),
         "versions": versions,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "conv": os.environ.get("JAXCNN_CONV", ""),
     }
     if info["jax_backend"] == "cpu":
         peak, how = cpu_peak_flops(info["threads"])
@@ -72,4 +71,17 @@ def describe() -> dict:
                     measured_matmul_flops=measured_matmul_flops())
     else:
         info.update(peak_flops=None, peak_derivation=f"not derived for {devices[0].device_kind}")
+    return info
+
+
+def process_info(framework: str) -> dict:
+    """What one benchmark process runs with: cores, allocator, and the framework's device and
+    threads (PyTorch's are pinned to the cores here, as many as XLA:CPU uses)."""
+    from jaxcnn import allocator
+
+    info = {"pid": os.getpid(), "threads": threads(), "allocator": allocator.state}
+    if framework == "torch":
+        info.update(torch_device=torch_device(), torch_threads=pin_torch_threads())
+    else:
+        info.update(jax_devices=[f"{d.platform}:{d.device_kind}" for d in jax.devices()])
     return info

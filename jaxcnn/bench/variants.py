@@ -1,31 +1,30 @@
 """The ways of training that the benchmark compares, behind one interface.
 
 A variant is set up for one :class:`Case` (architecture, recipe at a batch size, data), then
-asked to ``train`` over lists of batch indices and to ``infer`` over the test images; both return
-seconds of wall time, synchronised (results on the host). The first calls include compilation.
+asked to ``train`` over lists of batch indices and to ``infer`` over the test images (at
+``Case.infer_batch``, eval mode); both return seconds of wall time, synchronised (results on the
+host). The first calls include compilation. Each benchmark process runs one variant
+(:mod:`jaxcnn.bench.worker`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import os
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from jaxcnn import conv
-from jaxcnn.conv.choice import ENV_VAR as CONV_ENV_VAR
 from jaxcnn.data import Dataset
 from jaxcnn.recipes import Recipe
-from jaxcnn.training import JaxTrainer, Split
+from jaxcnn.training import EVAL_BATCH, JaxTrainer, Split
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+INFER_BATCH = EVAL_BATCH  # 1000, as scripts/train.py evaluates
 
 
 @dataclass
@@ -38,25 +37,11 @@ class Case:
     raw_train: Dataset  # the same images as uint8, for the torchvision pipeline
     raw_test: Dataset
     torchvision_root: Path | None  # a root in torchvision's layout (notebook pipeline)
+    infer_batch: int = INFER_BATCH  # inference batch size (eval mode)
 
 
 class Unavailable(RuntimeError):
     """The variant cannot run on this machine; the message says why."""
-
-
-@contextlib.contextmanager
-def _conv_env(implementation: str | None) -> Iterator[None]:
-    """``$JAXCNN_CONV`` set to ``implementation`` (unchanged when None) for model creation."""
-    saved = os.environ.get(CONV_ENV_VAR)
-    if implementation:
-        os.environ[CONV_ENV_VAR] = implementation
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(CONV_ENV_VAR, None)
-        else:
-            os.environ[CONV_ENV_VAR] = saved
 
 
 def _timed(fn, *args, **kwargs) -> float:
@@ -66,27 +51,36 @@ def _timed(fn, *args, **kwargs) -> float:
 
 
 class JaxEngine:
-    """jaxcnn's training engine (what ``scripts/train.py`` runs), with a chosen convolution."""
+    """jaxcnn's training engine (what ``scripts/train.py`` runs) with convolution plan ``plan``
+    (``auto``: chosen by measurement, the default; else forced, as ``--conv PLAN``)."""
 
-    def __init__(self, conv: str, steps_per_call: int | None = None):
-        self.conv = conv
+    def __init__(self, plan: str = conv.AUTO, steps_per_call: int | None = None):
+        self.plan = plan
         self.steps_per_call = steps_per_call
         scan = f", {steps_per_call} steps per call" if steps_per_call else ""
-        self.name = f"jax ({conv} conv{scan})"
+        self.name = f"jax ({plan} conv{scan})"
 
     def setup(self, case: Case) -> None:
-        with _conv_env(self.conv):
-            self.trainer = JaxTrainer(case.recipe, case.train, case.test)
+        conv.set_override(self.plan)  # process-wide: one variant per benchmark process
+        self.trainer = JaxTrainer(case.recipe, case.train, case.test)
         if self.steps_per_call:
             self.trainer.engine.steps_per_call = self.steps_per_call
-        self.batch_size = case.recipe.batch_size
+        self.infer_batch = case.infer_batch
+        shape = np.shape(case.train[0])[1:]
+        engine = self.trainer.engine
+        # The choices the trainer made when it was built (known now: no new timing).
+        self.plans = {
+            "train": engine.prepare(case.recipe.batch_size, shape, train=True),
+            "infer": engine.prepare(min(case.infer_batch, len(case.test[1])), shape,
+                                    train=False),
+        }
 
     def train(self, batches: list[np.ndarray]) -> float:
         return _timed(self.trainer.train_epoch, batches, epoch=1, progress=False)
 
     def infer(self) -> float:
         t = self.trainer
-        return _timed(t.engine.predict, t.state, t.test_x, self.batch_size)
+        return _timed(t.engine.predict, t.state, t.test_x, self.infer_batch)
 
 
 class TorchEager:
@@ -112,6 +106,7 @@ class TorchEager:
         self.train_x, self.train_y = (_to_torch(a, self.device) for a in case.train)
         self.test_x = _to_torch(case.test[0], self.device)
         self.batch_size = case.recipe.batch_size
+        self.infer_batch = case.infer_batch
 
     def wrap(self, model):
         return model
@@ -149,8 +144,8 @@ class TorchEager:
         start = time.perf_counter()
         self.model.eval()
         with torch.no_grad():
-            outputs = [self.model(self.test_x[i:i + self.batch_size]).cpu()
-                       for i in range(0, len(self.test_x), self.batch_size)]
+            outputs = [self.model(self.test_x[i:i + self.infer_batch]).cpu()
+                       for i in range(0, len(self.test_x), self.infer_batch)]
         torch.cat(outputs).numpy()
         return time.perf_counter() - start
 
@@ -205,7 +200,7 @@ class TorchNotebook:
         self.train_loader = DataLoader(Subset(train_set, range(len(case.raw_train))),
                                        batch_size=recipe.batch_size, shuffle=True)
         self.test_loader = DataLoader(Subset(test_set, range(len(case.raw_test))),
-                                      batch_size=recipe.batch_size)
+                                      batch_size=case.infer_batch)
 
     def train(self, batches: list[np.ndarray]) -> float:
         """As many DataLoader batches as ``batches`` holds (its own shuffled order)."""
@@ -270,11 +265,17 @@ def torchvision_root(raw: Dataset, root: Path) -> Path | None:
 
 
 VARIANTS = {
-    "jax-slices": lambda: JaxEngine("slices"),
-    "jax-xla": lambda: JaxEngine("xla"),
-    "jax-scan": lambda: JaxEngine(conv.requested(), steps_per_call=16),
+    "jax": JaxEngine,
+    "jax-scan": lambda: JaxEngine(steps_per_call=16),
+    **{f"jax-{name}": (lambda name=name: JaxEngine(name)) for name in conv.PLANS},
     "torch": TorchEager,
     "torch-notebook": TorchNotebook,
     "torch-compile": TorchCompiled,
 }
-DEFAULT_VARIANTS = ("jax-slices", "jax-xla", "torch", "torch-notebook", "torch-compile")
+BASELINE = "jax"  # scripts/train.py's default: the numerator of every ratio
+DEFAULT_VARIANTS = ("jax", "jax-xla", "torch", "torch-notebook", "torch-compile")
+
+
+def framework(variant: str) -> str:
+    """``jax`` or ``torch``: the framework a variant runs."""
+    return variant.split("-", 1)[0]

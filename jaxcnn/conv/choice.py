@@ -136,9 +136,11 @@ def prepare(model: nnx.Module, batch: int, image_shape: tuple[int, ...], *,
         if record is not None and record.get("plan") in PLANS:
             record = {**record, "source": f"cache {cache_path()}"}
         else:
+            start = time.perf_counter()
             seconds = time_plans(model, batch, image_shape, CPU_CANDIDATES, train=train)
             record = {"plan": min(seconds, key=seconds.get), "source": "measured",
-                      "seconds_per_call": seconds, "train": train}
+                      "seconds_per_call": seconds, "train": train,
+                      "timing_s": time.perf_counter() - start}
             _write_cache(_cache_key(key, batch), record)
     record = {"model": key, "batch": batch, **record}
     _chosen[(key, batch)] = record
