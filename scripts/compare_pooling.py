@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from jaxcnn import conv
+from jaxcnn import cachedir, conv
 from jaxcnn.cli import positive_int
 from jaxcnn.conv import AUTO, PLANS
 from jaxcnn.data import DataError
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    cachedir.enable_compilation_cache()
     conv.set_override(args.conv)
     data_dirs = {}
     for item in args.data_dir:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxcnn import cachedir
 from jaxcnn.data import DataError, load, preprocess
 from jaxcnn.report import (
     confusion_matrix,
@@ -102,6 +103,7 @@ def print_results(labels: np.ndarray, predictions: np.ndarray,
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    cachedir.enable_compilation_cache()
     try:
         config, history, state_dict = load_run(args.run_dir)
     except (FileNotFoundError, ValueError) as err:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import jax
 
+from jaxcnn import cachedir
 from jaxcnn.cli import positive_int
 from jaxcnn.data import DataError
 from jaxcnn.engine import TrainingDiverged
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    cachedir.enable_compilation_cache()
     data_dirs = {}
     for item in args.data_dir:
         name, sep, folder = item.partition("=")

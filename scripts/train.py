@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from jaxcnn import allocator, conv, rundir
+from jaxcnn import allocator, cachedir, conv, rundir
 from jaxcnn.checkpoints import EpochCheckpoints
 from jaxcnn.cli import (
     momentum_float,
@@ -188,6 +188,7 @@ def resumed_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tu
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    compilation_cache = cachedir.enable_compilation_cache()
     if args.distributed:
         import jax
 
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     trainer = make_trainer(config["framework"], recipe, train, test, devices=args.devices)
     if config["framework"] == "jax":
         config["conv"] = {"requested": conv.requested(), "choices": conv.choices(),
-                          "allocator": allocator.state}
+                          "allocator": allocator.state, "compilation_cache": compilation_cache}
         rundir.write_config(run_dir, config)
         print("convolution plans: " + "; ".join(map(conv.describe, conv.choices())))
     try:

@@ -2,7 +2,8 @@
 depend on timings or on a cache left on the machine.
 
 The plan is ``gemm``, what ``auto`` picks for training on a CPU (``JAXCNN_CONV=xla pytest`` runs
-the suite on XLA's convolution); tests of the measured choice set their own.
+the suite on XLA's convolution); tests of the measured choice set their own. The cache folder is
+a fresh one, so the scripts run by the tests share JAX's compilation cache with each other only.
 """
 
 import os

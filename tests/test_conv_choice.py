@@ -14,6 +14,7 @@ import jax
 import pytest
 
 import jaxcnn
+import jaxcnn.cachedir
 from jaxcnn.conv import choice
 from jaxcnn.conv.plans import PLANS
 
@@ -123,3 +124,21 @@ def test_allocator_state_is_recorded_at_import():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert jaxcnn.allocator.state != "not configured"
+
+
+def test_compilation_cache_is_written_by_train_script(tmp_path):
+    """A train.py run fills JAX's persistent compilation cache in the jaxcnn cache folder and
+    records it in config.json; JAXCNN_COMPILATION_CACHE=0 turns it off."""
+    env = {**os.environ, "JAXCNN_CACHE_DIR": str(tmp_path / "cache")}
+    command = [sys.executable, "scripts/train.py", "--arch", "lenet", "--epochs", "1",
+               "--subset", "256", "--no-progress"]
+    subprocess.run([*command, "--out", str(tmp_path / "on")], env=env, cwd=REPO, check=True,
+                   capture_output=True)
+    config = json.loads((tmp_path / "on" / "config.json").read_text())
+    assert config["conv"]["compilation_cache"] == str(tmp_path / "cache" / "xla")
+    assert any((tmp_path / "cache" / "xla").iterdir())
+    env[jaxcnn.cachedir.COMPILATION_ENV_VAR] = "0"
+    subprocess.run([*command, "--out", str(tmp_path / "off")], env=env, cwd=REPO, check=True,
+                   capture_output=True)
+    config = json.loads((tmp_path / "off" / "config.json").read_text())
+    assert config["conv"]["compilation_cache"].startswith("off")

@@ -32,10 +32,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jaxcnn import cachedir
+from jaxcnn.cachedir import cache_root
 from jaxcnn.conv.plans import PLANS, REFERENCE, Plan, to_layout, using
 
 ENV_VAR = "JAXCNN_CONV"
-CACHE_ENV_VAR = "JAXCNN_CACHE_DIR"
+CACHE_ENV_VAR = cachedir.ENV_VAR
 AUTO = "auto"
 CPU_CANDIDATES: tuple[str, ...] = ("xla", "xla-chwn", "gemm")
 CPU_FALLBACK = "gemm"
@@ -206,11 +208,8 @@ def time_plans(model: nnx.Module, batch: int, image_shape: tuple[int, ...],
 
 # -- the cache on disk ---------------------------------------------------------------------------
 def cache_path() -> Path:
-    """``$JAXCNN_CACHE_DIR/conv-plans.json``, else under ``$XDG_CACHE_HOME`` or ``~/.cache``."""
-    root = os.environ.get(CACHE_ENV_VAR)
-    if not root:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jaxcnn"
-    return Path(root) / "conv-plans.json"
+    """The cache file: ``conv-plans.json`` in :func:`jaxcnn.cachedir.cache_root`."""
+    return cache_root() / "conv-plans.json"
 
 
 @functools.cache
