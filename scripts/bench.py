@@ -15,12 +15,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from jaxcnn.bench.cases import parse_data_dirs
 from jaxcnn.bench.e2e import ProcessFailed, run_e2e
 from jaxcnn.bench.measure import ISOLATE, BenchConfig, run_benchmark
 from jaxcnn.bench.report import write_outputs
 from jaxcnn.bench.variants import BASELINE, DEFAULT_VARIANTS, VARIANTS
-from jaxcnn.cli import positive_int
+from jaxcnn.cli import parse_data_dirs, positive_int
 from jaxcnn.data import DataError
 from jaxcnn.options import ARCHITECTURES
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from jaxcnn import cachedir, conv
-from jaxcnn.cli import positive_int
+from jaxcnn.cli import named_data_dirs, positive_int
 from jaxcnn.conv import AUTO, PLANS
 from jaxcnn.data import DataError
 from jaxcnn.engine import check_batch_size, make_mesh
@@ -79,13 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cachedir.enable_compilation_cache()
     conv.set_override(args.conv)
-    data_dirs = {}
-    for item in args.data_dir:
-        name, sep, folder = item.partition("=")
-        if not sep or name not in DATASETS:
-            parser.error(f"--data-dir {item!r}: expected NAME=DIR with NAME one of "
-                         f"{', '.join(DATASETS)}")
-        data_dirs[name] = folder
+    data_dirs = named_data_dirs(parser, args.data_dir, DATASETS)
     try:
         cells = grid(args.archs, args.pools, args.datasets)
         mesh = make_mesh(args.devices) if args.devices > 1 else None

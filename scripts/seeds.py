@@ -27,7 +27,7 @@ from pathlib import Path
 import jax
 
 from jaxcnn import cachedir
-from jaxcnn.cli import positive_int
+from jaxcnn.cli import named_data_dirs, positive_int
 from jaxcnn.data import DataError
 from jaxcnn.engine import TrainingDiverged
 from jaxcnn.multiseed import MAPPINGS
@@ -94,13 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     cachedir.enable_compilation_cache()
-    data_dirs = {}
-    for item in args.data_dir:
-        name, sep, folder = item.partition("=")
-        if not sep or name not in DATASETS:
-            parser.error(f"--data-dir {item!r}: expected NAME=DIR with NAME one of "
-                         f"{', '.join(DATASETS)}")
-        data_dirs[name] = folder
+    data_dirs = named_data_dirs(parser, args.data_dir, DATASETS)
     variants = list(dict.fromkeys(args.arch or DEFAULT_VARIANTS))
     try:
         for variant in variants:

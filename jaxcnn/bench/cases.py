@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from pathlib import Path
 
 from jaxcnn.bench.variants import INFER_BATCH, Case, torchvision_root
+from jaxcnn.cli import ALL_DATASETS
 from jaxcnn.data import Dataset, load, preprocess
 from jaxcnn.recipes import get_recipe
-
-ALL_DATASETS = "*"
-
-
-def parse_data_dirs(values: Sequence[str]) -> dict[str, str]:
-    """``--data-dir`` values, ``DIR`` (every data set) or ``DATASET=DIR``, as a mapping."""
-    dirs = {}
-    for value in values:
-        name, sep, path = value.partition("=") if "=" in value else ("", "", value)
-        dirs[name if sep else ALL_DATASETS] = path
-    return dirs
 
 
 def data_dir_args(dirs: dict[str, str]) -> list[str]:

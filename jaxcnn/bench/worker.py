@@ -25,9 +25,9 @@ from pathlib import Path
 
 from jaxcnn import conv
 from jaxcnn.bench import machine
-from jaxcnn.bench.cases import load_splits, make_case, parse_data_dirs
+from jaxcnn.bench.cases import load_splits, make_case
 from jaxcnn.bench.variants import VARIANTS, Case, Unavailable, framework
-from jaxcnn.cli import positive_int
+from jaxcnn.cli import parse_data_dirs, positive_int
 from jaxcnn.conv.choice import CACHE_ENV_VAR
 from jaxcnn.conv.choice import ENV_VAR as CONV_ENV_VAR
 from jaxcnn.data import DataError, batch_indices

@@ -24,7 +24,7 @@ import platform
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -34,7 +34,7 @@ from flax import nnx
 
 from jaxcnn import cachedir
 from jaxcnn.cachedir import cache_root
-from jaxcnn.conv.plans import PLANS, REFERENCE, Plan, to_layout, using
+from jaxcnn.conv.plans import PLANS, REFERENCE, Plan, scoped, to_layout, using
 
 ENV_VAR = "JAXCNN_CONV"
 CACHE_ENV_VAR = cachedir.ENV_VAR
@@ -77,14 +77,9 @@ def model_key(model: nnx.Module) -> str:
     return f"{type(model).__name__} convs={convs} pool={pool} flat={flat}"
 
 
-@contextlib.contextmanager
-def forcing(plan: Plan) -> Iterator[Plan]:
+def forcing(plan: Plan) -> contextlib.AbstractContextManager[Plan]:
     """Trace models with ``plan`` inside the block, whatever was chosen (for timing and tests)."""
-    token = _forced.set(plan)
-    try:
-        yield plan
-    finally:
-        _forced.reset(token)
+    return scoped(_forced, plan)
 
 
 def plan_for(model: nnx.Module, batch: int) -> Plan:

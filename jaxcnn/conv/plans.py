@@ -71,13 +71,18 @@ def active() -> Plan:
 
 
 @contextlib.contextmanager
-def using(plan: Plan) -> Iterator[Plan]:
-    """Make ``plan`` the active plan inside the ``with`` block."""
-    token = _active.set(plan)
+def scoped(variable: contextvars.ContextVar, value) -> Iterator:
+    """Set a context variable inside the ``with`` block only."""
+    token = variable.set(value)
     try:
-        yield plan
+        yield value
     finally:
-        _active.reset(token)
+        variable.reset(token)
+
+
+def using(plan: Plan) -> contextlib.AbstractContextManager[Plan]:
+    """Make ``plan`` the active plan inside the ``with`` block."""
+    return scoped(_active, plan)
 
 
 def to_layout(x: jax.Array, layout: str) -> jax.Array:

@@ -11,10 +11,11 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from jaxcnn.cli import parse_data_dirs
 from jaxcnn.optim import OPTIMIZERS
 from jaxcnn.options import ARCHITECTURES, OPTIONS
 from jaxcnn.parity.epochs import ParityRun, run_parity
-from jaxcnn.parity.pair import DataDirs, load_inputs, parse_data_dirs
+from jaxcnn.parity.pair import DataDirs, load_inputs
 from jaxcnn.parity.report import markdown_table, write_report
 from jaxcnn.recipes import DATASETS, Recipe, get_recipe
 

@@ -12,8 +12,9 @@ import argparse
 import json
 from collections.abc import Sequence
 
+from jaxcnn.cli import parse_data_dirs
 from jaxcnn.options import ARCHITECTURES
-from jaxcnn.parity.pair import DataDirs, load_inputs, parse_data_dirs
+from jaxcnn.parity.pair import DataDirs, load_inputs
 from jaxcnn.parity.steps import OPTIMIZER_SETTINGS, recipe_setting, step_diffs
 from jaxcnn.recipes import get_recipe
 

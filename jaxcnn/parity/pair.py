@@ -15,9 +15,8 @@ from torch import nn
 
 import torch_ref.registry
 from jaxcnn import data, registry
+from jaxcnn.cli import ALL_DATASETS
 from jaxcnn.convert import from_torch, to_torch
-
-ALL_DATASETS = "*"
 
 
 class ModelPair(NamedTuple):
@@ -57,15 +56,6 @@ def max_param_diff(jax_model: nnx.Module, torch_model: nn.Module) -> float:
 
 
 DataDirs = Mapping[str, str | os.PathLike]
-
-
-def parse_data_dirs(values: list[str] | None) -> dict[str, str]:
-    """``--data-dir`` values, ``PATH`` (every data set) or ``DATASET=PATH``, as a mapping."""
-    dirs = {}
-    for value in values or []:
-        name, sep, path = value.rpartition("=")
-        dirs[name if sep else ALL_DATASETS] = path
-    return dirs
 
 
 @functools.lru_cache(maxsize=4)
