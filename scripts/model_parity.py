@@ -6,8 +6,8 @@ frameworks; the largest eval-mode output difference on real MNIST and Fashion-MN
 with Flax's; and the largest difference of the notebook loss's gradients (eval mode, PyTorch's
 init), absolute and relative (per tensor max |g_jax - g_torch| / max |g_torch|, then the largest
 over tensors). Gradient batches leave out samples with a pre-activation within 1e-6 of a ReLU
-kink or a max-pool window whose two largest inputs are within 1e-6 (not equal), where the two
-frameworks may legitimately take different sides.
+kink or a max-pool window whose two largest inputs are within 1e-6 (measured in float64, where
+only structural ties are exact), where the two frameworks may legitimately take different sides.
 
 Usage: python scripts/model_parity.py [--images N] [--out FILE.json]
 """
