@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         outputs = evaluate(recipe.arch, recipe.model_options, state_dict,
                            preprocess(test.images, recipe.normalization))
+    except ImportError as err:
+        print(f"error: {args.run_dir} was trained with --framework torch; evaluating it needs "
+              f"PyTorch, an optional extra: pip install -e '.[torch]' ({err})", file=sys.stderr)
+        return 2
     except (ValueError, RuntimeError, KeyError) as err:  # weights that do not fit the model
         error = rundir.RunFileError(args.run_dir / rundir.WEIGHTS,
                                     f"does not hold the weights of the run's {recipe.arch} ({err})")

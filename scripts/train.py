@@ -198,6 +198,14 @@ def resumed_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tu
     return run_dir, config
 
 
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -218,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
             check_batch_size(recipe.batch_size, make_mesh(args.devices))
         except ValueError as err:
             parser.error(str(err))
+    if config["framework"] == "torch" and not torch_available():
+        print("error: --framework torch needs PyTorch, an optional extra: "
+              "pip install -e '.[torch]'", file=sys.stderr)
+        return 2
     config["devices"] = args.devices
     try:
         train, test = load_data(recipe, data_dir=config["data"]["data_dir"],

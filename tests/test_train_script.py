@@ -333,3 +333,30 @@ def test_jax_checkpoint_restores_the_dropout_rng(fashion, tmp_path):
     assert first.train_epoch(batches[1], epoch=2, progress=False) == second.train_epoch(
         batches[1], epoch=2, progress=False)
     assert_same_weights(first.state_dict(), second.state_dict())
+
+
+WITHOUT_TORCH = """
+import runpy, sys
+for name in ("torch", "torchvision", "torch_ref"):  # None in sys.modules: ImportError on import
+    sys.modules[name] = None
+sys.argv = ["scripts/train.py", *sys.argv[1:]]
+runpy.run_path("scripts/train.py", run_name="__main__")
+"""
+
+
+def test_jax_training_needs_no_torch(fashion, tmp_path):
+    """What the README's quick start installs (``pip install -e .``, no torch extra) trains."""
+    run_dir = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, "--arch", "lenet", "--epochs",
+                             "1", "--subset", "640", "--data-dir", fashion, "--out", str(run_dir),
+                             "--no-progress"], capture_output=True, text=True, timeout=240,
+                            cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (run_dir / "model.safetensors").is_file() and (run_dir / "report.md").is_file()
+    blocked = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, "--arch", "lenet",
+                              "--framework", "torch", "--epochs", "1", "--subset", "640",
+                              "--data-dir", fashion, "--out", str(tmp_path / "torch")],
+                             capture_output=True, text=True, timeout=240, cwd=REPO_ROOT)
+    assert blocked.returncode == 2, blocked.stderr  # the block works, and says what to install
+    assert "--framework torch needs PyTorch, an optional extra: pip install -e '.[torch]'" \
+        in blocked.stderr and "Traceback" not in blocked.stderr
