@@ -116,3 +116,13 @@ def test_stacked_seeds_on_four_devices_train_the_weights_of_one() -> None:
     print("stacked seeds, max abs parameter difference, 1 vs 4 devices:", measured["max_diff"])
     assert measured["max_diff"] <= 5 * MEASURED
     assert measured["moved"] > 1000 * MEASURED  # trained weights, not a trivial comparison
+
+
+def test_pooling_study_names_the_batch_sizes_the_devices_do_not_divide() -> None:
+    result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "compare_pooling.py"),
+                             "--devices", "4", "--archs", "lenet", "classic", "padded"],
+                            capture_output=True, text=True, env=_env(4), cwd=REPO_ROOT,
+                            timeout=120)
+    assert result.returncode == 2
+    assert ("--devices 4 does not divide the recipe batch size of classic (50), padded (10); "
+            "data-parallel training splits each batch evenly") in result.stderr
