@@ -1,7 +1,8 @@
 """Data-parallel training: 2 and 4 (virtual CPU) devices give the weights of 1 device.
 
 ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` must be set before jax is imported, so the
-runs are subprocesses, each using all N visible devices. They train 100 full batches (and a last
+multi-device runs are subprocesses, each using all N visible devices (the 1-device reference
+trains in this process). They train 100 full batches (and a last
 one of 6, which runs replicated): before the engine bounded its asynchronous dispatch
 (``jaxcnn.engine.MAX_IN_FLIGHT``), runs of this length deadlocked in the gradient all-reduce and
 XLA aborted them after 40 s (40 steps did not). Measured on this machine (lenet, batch 64, SGD lr
@@ -26,6 +27,9 @@ from data_helpers import REPO_ROOT, fashion_dir, require_idx
 from safetensors.numpy import load_file
 
 from jaxcnn import convert, create_model
+from jaxcnn.data import batch_indices
+from jaxcnn.recipes import get_recipe
+from jaxcnn.run import load_data, make_trainer
 
 TRAIN = REPO_ROOT / "scripts" / "train.py"
 MEASURED = 2.2e-8
@@ -42,17 +46,26 @@ def _train(*args: str, visible: int = 4) -> subprocess.CompletedProcess:
                           env=_env(visible), cwd=REPO_ROOT, timeout=300)
 
 
+def one_device_weights(data: str) -> dict[str, np.ndarray]:
+    """The same recipe trained in this process, on its one device, as train.py trains it."""
+    recipe = get_recipe("lenet").replace(epochs=1, lr=0.01, momentum=0.9)
+    train, test = load_data(recipe, data_dir=data, subset=int(SUBSET))
+    trainer = make_trainer("jax", recipe, train, test)
+    trainer.train_epoch(batch_indices(len(train), 64, seed=recipe.seed, epoch=0), epoch=1,
+                        progress=False)
+    return trainer.state_dict()
+
+
 @pytest.mark.slow
 def test_several_devices_train_the_weights_of_one(tmp_path: Path) -> None:
     data = str(require_idx(fashion_dir(), "Fashion-MNIST"))
-    weights = {}
-    for devices in (1, 2, 4):  # all visible devices used: the case that deadlocked
+    weights = {1: one_device_weights(data)}
+    for devices in (2, 4):  # all visible devices used: the case that deadlocked
         out = tmp_path / f"d{devices}"
         result = _train("--data-dir", data, "--epochs", "1", "--lr", "0.01", "--momentum",
                         "0.9", "--devices", str(devices), "--out", str(out), visible=devices)
         assert result.returncode == 0, result.stdout + result.stderr
         weights[devices] = load_file(out / "model.safetensors")
-    for devices in (2, 4):
         diff = max(float(np.max(np.abs(weights[1][k] - weights[devices][k])))
                    for k in weights[1])
         print(f"max abs parameter difference, 1 vs {devices} devices: {diff:.2e}")
