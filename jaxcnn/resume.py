@@ -50,7 +50,11 @@ def choose_start(checkpoints: EpochCheckpoints, *, resume_from: int | None = Non
             f"--resume-from {resume_from}: {checkpoints.directory} holds no checkpoint of epoch "
             f"{resume_from} (epochs with one: {', '.join(map(str, epochs)) or 'none'}; 0 starts "
             "from the initial weights)")
-    start = _read(checkpoints, resume_from, log) if resume_from else Start(0)
+    if resume_from:
+        start = _read(checkpoints, resume_from, log)
+    else:
+        start = Start(0)
+        log("--resume-from 0: training again from the initial weights")
     if start is None:
         raise CheckpointError(
             f"--resume-from {resume_from}: that checkpoint is damaged (moved aside); choose "
