@@ -20,13 +20,13 @@ Design, for speed on small CNNs:
   not divide runs replicated (every device computes the whole batch), so the weights are those
   of one device, to float rounding.
 * With a mesh, the host waits for the results every :data:`MAX_IN_FLIGHT` calls (training steps
-  and evaluation batches alike), because unbounded asynchronous dispatch deadlocks XLA:CPU's
-  multi-device execution. Each dispatch of a multi-device program takes one of a device's 32
-  in-flight slots on a thread of the PjRt CPU client's pool, which has max(cores, devices)
-  threads; a dispatch that finds the slots full blocks its thread until earlier programs
-  finish, but those programs need the same threads to run, and each device's program waits in
-  the gradient all-reduce for the others ("Expected 2 threads to join the rendezvous, but only
-  1 of them arrived"), so once the run-ahead reaches 32 no thread is left to finish anything.
+  and evaluation batches alike): unbounded asynchronous dispatch deadlocks XLA:CPU's
+  multi-device execution. Its PjRt client dispatches and runs each device's share of a program
+  on a pool of max(cores, devices) threads and lets dispatch run 32 programs ahead per device;
+  a dispatch that finds that limit reached blocks its pool thread until the device's earlier
+  programs finish. With as many threads as devices, the blocked dispatches and the programs
+  waiting in the gradient all-reduce for another device's share take every thread, and that
+  share never runs ("Expected 2 threads to join the rendezvous, but only 1 of them arrived").
   The wait costs one dispatch bubble every few steps.
 """
 
