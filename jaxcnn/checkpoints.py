@@ -5,17 +5,27 @@ needs to resume exactly: weights, optimizer state, RNG state), and ``meta``, a s
 (epoch, global step, framework). Saves are synchronous and atomic (orbax writes a temporary
 folder and renames it when complete), so a process killed mid-save leaves the previous epoch's
 checkpoint as the latest complete one.
+
+A checkpoint whose files were damaged afterwards is a :class:`CheckpointError` when restored;
+:meth:`EpochCheckpoints.set_aside` moves it out of ``checkpoints/`` (see :mod:`jaxcnn.resume`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import orbax.checkpoint as ocp
 
 NestedArrays = dict[str, "np.ndarray | NestedArrays"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read whole or used; the message names its folder."""
 
 
 class EpochCheckpoints:
@@ -43,11 +53,76 @@ class EpochCheckpoints:
             state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave({**meta, "epoch": epoch})))
         self._manager.wait_until_finished()
 
+    def path(self, epoch: int) -> Path:
+        """The folder of epoch ``epoch``'s checkpoint."""
+        return self.directory / str(epoch)
+
     def restore(self, epoch: int) -> tuple[NestedArrays, dict]:
-        """The ``state`` arrays (numpy) and ``meta`` dict saved for ``epoch``."""
-        restored = self._manager.restore(epoch, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
-        return restored["state"], dict(restored["meta"])
+        """The ``state`` arrays (numpy) and ``meta`` dict saved for ``epoch``;
+        :class:`CheckpointError` naming the folder and the reason if it cannot be read whole."""
+        _hide_late_read_errors(self.directory)
+        try:
+            restored = self._manager.restore(epoch, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+            return restored["state"], dict(restored["meta"])
+        except Exception as err:  # orbax and tensorstore raise many types for damaged files
+            raise CheckpointError(f"{self.path(epoch)} cannot be read whole ({_reason(err)})"
+                                  ) from err
+
+    def set_aside(self, epoch: int, folder: str) -> Path:
+        """Move epoch ``epoch``'s checkpoint to ``<run>/<folder>/<epoch>`` (``-2``, ``-3``, ...
+        appended if taken) and return where it went; nothing is deleted."""
+        target = self.directory.parent / folder / str(epoch)
+        suffix = 1
+        while target.exists():
+            suffix += 1
+            target = target.with_name(f"{epoch}-{suffix}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(self.path(epoch), target)
+        self._manager.reload()
+        return target
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _reason(err: Exception, limit: int = 300) -> str:
+    """The first line of ``err``'s message with its type, without tensorstore's spec dump."""
+    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    lines = str(text).strip().splitlines()
+    first = (lines[0] if lines else "").split(" [tensorstore_spec=")[0]
+    return f"{type(err).__name__}: {first[:limit]}" + ("..." if len(first) > limit else "")
+
+
+_RESTORED: set[str] = set()  # checkpoint folders whose late read errors are kept quiet
+
+
+def _hide_late_read_errors(directory: Path) -> None:
+    """Keep stderr clean around a failed restore of a checkpoint in ``directory``; the failure
+    itself is reported as a :class:`CheckpointError`. When one read of a damaged checkpoint
+    fails, tensorstore finishes the others after orbax has closed its asyncio loop: their
+    callbacks print "unraisable" ``RuntimeError: Event loop is closed`` tracebacks, and their
+    tasks' errors are logged as "Task exception was never retrieved" with a traceback."""
+    _RESTORED.add(str(directory))
+    if not getattr(sys.unraisablehook, "hides_late_read_errors", False):
+        previous = sys.unraisablehook
+
+        def hook(unraisable) -> None:
+            if not (unraisable.exc_type is RuntimeError
+                    and str(unraisable.exc_value) == "Event loop is closed"):
+                previous(unraisable)
+
+        hook.hides_late_read_errors = True
+        sys.unraisablehook = hook
+    asyncio_log = logging.getLogger("asyncio")
+    if not any(isinstance(f, _LateReadErrors) for f in asyncio_log.filters):
+        asyncio_log.addFilter(_LateReadErrors())
+
+
+class _LateReadErrors(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" for reads of restored checkpoints."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("exception was never retrieved" in message
+                    and any(directory in message for directory in _RESTORED))

@@ -19,6 +19,15 @@ Design, for speed on small CNNs:
   ``"data"`` axis, and XLA all-reduces the gradients. A last partial batch that the devices do
   not divide runs replicated (every device computes the whole batch), so the weights are those
   of one device, to float rounding.
+* With a mesh, the host waits for the results every :data:`MAX_IN_FLIGHT` calls (training steps
+  and evaluation batches alike): unbounded asynchronous dispatch deadlocks XLA:CPU's
+  multi-device execution. Its PjRt client dispatches and runs each device's share of a program
+  on a pool of max(cores, devices) threads and lets dispatch run 32 programs ahead per device;
+  a dispatch that finds that limit reached blocks its pool thread until the device's earlier
+  programs finish. With as many threads as devices, the blocked dispatches and the programs
+  waiting in the gradient all-reduce for another device's share take every thread, and that
+  share never runs ("Expected 2 threads to join the rendezvous, but only 1 of them arrived").
+  The wait costs one dispatch bubble every few steps.
 """
 
 from __future__ import annotations
@@ -39,6 +48,9 @@ from tqdm.auto import tqdm
 from jaxcnn import conv
 
 DATA_AXIS = "data"
+# Calls dispatched ahead of the results with several devices: well below XLA:CPU's 32 in-flight
+# programs per device (see the module docstring).
+MAX_IN_FLIGHT = 8
 
 
 class TrainState(NamedTuple):
@@ -208,9 +220,10 @@ class Engine:
         bar = tqdm(total=len(batches), desc=f"epoch {epoch}", unit="step", disable=not progress,
                    leave=False)
         done = 0
-        for start, length in plan:
+        for calls, (start, length) in enumerate(plan, 1):
             state, metrics = self._train_call(state, metrics, images, labels, full_dev, start,
                                               length=length, shard=devices > 1)
+            self._pace(metrics, calls)
             bar.update(length)
             done += length
             if done // check_every != (done - length) // check_every:
@@ -225,6 +238,11 @@ class Engine:
         _raise_if_diverged(metrics, epoch)
         return state, self._summarize(metrics)
 
+    def _pace(self, value, calls: int) -> None:
+        """With a mesh, wait for ``value`` every :data:`MAX_IN_FLIGHT` calls (module docstring)."""
+        if self.mesh is not None and calls % MAX_IN_FLIGHT == 0:
+            jax.block_until_ready(value)
+
     def _summarize(self, metrics: dict[str, jax.Array]) -> EpochMetrics:
         count = int(metrics["count"])
         return EpochMetrics(float(metrics["loss_sum"]) / count, int(metrics["correct"]) / count,
@@ -234,12 +252,19 @@ class Engine:
     def _eval_batch(self, params, rest, images):
         return nnx.merge(self.eval_graph, params, rest)(images)
 
+    def _eval_batches(self, state: TrainState, images: jax.Array,
+                      batch_size: int) -> list[jax.Array]:
+        """The eval-mode outputs of each batch of ``images``, as device arrays."""
+        outs = []
+        for i in range(0, images.shape[0], batch_size):
+            outs.append(self._eval_call(state.params, state.rest, images[i:i + batch_size]))
+            self._pace(outs[-1], len(outs))
+        return outs
+
     def predict(self, state: TrainState, images: jax.Array, batch_size: int = 1000) -> np.ndarray:
         """Model outputs in eval mode (deterministic), as a host array (N, num_classes)."""
         self.prepare(min(batch_size, images.shape[0]), images.shape[1:], train=False)
-        outs = [self._eval_call(state.params, state.rest, images[i:i + batch_size])
-                for i in range(0, images.shape[0], batch_size)]
-        return np.asarray(jnp.concatenate(outs))
+        return np.asarray(jnp.concatenate(self._eval_batches(state, images, batch_size)))
 
     def evaluate(self, state: TrainState, images: jax.Array, labels: jax.Array,
                  batch_size: int = 1000) -> dict[str, float | np.ndarray]:

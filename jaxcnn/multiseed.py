@@ -108,9 +108,7 @@ class MultiSeedEngine(Engine):
     def predict(self, state: TrainState, images: jax.Array, batch_size: int = 1000) -> np.ndarray:
         """Every model's eval-mode outputs, a host array (N, examples, num_classes)."""
         self.prepare(min(batch_size, images.shape[0]), images.shape[1:], train=False)
-        outs = [self._eval_call(state.params, state.rest, images[i:i + batch_size])
-                for i in range(0, images.shape[0], batch_size)]
-        return np.asarray(jnp.concatenate(outs, axis=1))
+        return np.asarray(jnp.concatenate(self._eval_batches(state, images, batch_size), axis=1))
 
     def evaluate(self, state: TrainState, images: jax.Array, labels: jax.Array,
                  batch_size: int = 1000) -> dict[str, np.ndarray]:

@@ -8,13 +8,11 @@ from the config's top level.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
-import safetensors.numpy
 from flax import nnx
 
 from jaxcnn import plots, rundir
@@ -91,26 +89,17 @@ def first_conv_maps(arch: str, model_options: Mapping, state_dict: Mapping,
 def load_run(run_dir: Path) -> tuple[dict, list[dict], dict[str, np.ndarray]]:
     """``(config, history, state_dict)`` of a run directory.
 
-    Raises ``FileNotFoundError`` naming a missing file (the run may be incomplete or still
-    running) and ``ValueError`` for an unreadable one.
+    Raises :class:`jaxcnn.rundir.RunFileError` naming a missing file (the run may be incomplete
+    or still running) or a damaged one, with what to do.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"{run_dir} is not a directory (no run there)")
-    for name in (rundir.CONFIG, rundir.METRICS, rundir.WEIGHTS):
+        raise rundir.RunFileError(run_dir, "is not a directory (no run there)", "")
+    for name in (rundir.CONFIG, rundir.METRICS):
         if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"{run_dir / name} is missing: the run may be incomplete or "
-                                    "still running (model.safetensors is written at its end)")
-    try:
-        config = rundir.read_config(run_dir)
-        history = rundir.read_metrics(run_dir)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{run_dir}: unreadable config.json or metrics.jsonl ({err})") from err
-    try:
-        state_dict = safetensors.numpy.load_file(str(run_dir / rundir.WEIGHTS))
-    except Exception as err:  # safetensors raises its own error types
-        raise ValueError(f"{run_dir / rundir.WEIGHTS}: not a safetensors file ({err})") from err
-    return config, history, state_dict
+            raise rundir.RunFileError(run_dir / name, "is missing: the run may be incomplete or "
+                                      "still running", "")
+    return rundir.read_config(run_dir), rundir.read_metrics(run_dir), rundir.read_weights(run_dir)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence]) -> list[str]:

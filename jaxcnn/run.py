@@ -4,8 +4,8 @@ Epochs are numbered from 1 (as the notebooks print them); epoch ``e`` visits the
 the order ``jaxcnn.data.batch_indices(n, batch_size, seed=recipe.seed, epoch=e - 1)`` in both
 frameworks (the 0-based epoch index, as :mod:`jaxcnn.parity` uses it). After each epoch the
 run appends its metrics row, then saves its checkpoint; resuming restores the latest complete
-checkpoint and drops any metrics row written after it, so an interrupted run resumed ends
-exactly where the same run uninterrupted would.
+checkpoint that can be read whole (:mod:`jaxcnn.resume`) and drops any metrics row written after
+it, so an interrupted run resumed ends exactly where the same run uninterrupted would.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from importlib import metadata
 from pathlib import Path
 
 from jaxcnn import rundir
-from jaxcnn.checkpoints import EpochCheckpoints
+from jaxcnn.checkpoints import CheckpointError, EpochCheckpoints
 from jaxcnn.data import Dataset, batch_indices, load, preprocess
 from jaxcnn.engine import backend_summary
 from jaxcnn.recipes import Recipe
+from jaxcnn.resume import Start, choose_start
 from jaxcnn.training import Evaluation, JaxTrainer, Trainer
 
 FRAMEWORKS = ("jax", "torch")
@@ -104,24 +105,39 @@ def _train_epoch(trainer: Trainer, recipe: Recipe, epoch: int, train_size: int,
     return row, evaluation
 
 
+def load_start(trainer: Trainer, start: Start, checkpoints: EpochCheckpoints) -> None:
+    """Load ``start``'s checkpoint into ``trainer``; :class:`CheckpointError` naming it if it
+    does not fit the trainer's model and optimizer."""
+    try:
+        trainer.load_checkpoint_state(start.state)
+    except (ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise CheckpointError(
+            f"{checkpoints.path(start.epoch)} does not fit the run's model and optimizer "
+            f"({err}); was config.json edited since it was written?") from err
+
+
 def run_training(trainer: Trainer, recipe: Recipe, run_dir: Path, *, train_size: int,
                  test: Dataset, config: dict, progress: bool = True,
-                 log: Callable[[str], None] = print) -> list[dict]:
-    """Train ``recipe`` to ``recipe.epochs`` in ``run_dir``, resuming from its latest checkpoint,
-    then write ``model.safetensors`` and the report. Returns the metrics rows of every epoch.
+                 log: Callable[[str], None] = print, start: Start | None = None) -> list[dict]:
+    """Train ``recipe`` to ``recipe.epochs`` in ``run_dir``, continuing after ``start`` (whose
+    state ``trainer`` already holds; by default the newest intact checkpoint, loaded here), then
+    write ``model.safetensors`` and the report. Returns the metrics rows of every epoch.
 
     Raises :class:`jaxcnn.engine.TrainingDiverged` on a NaN/inf loss; the diverged epoch writes
-    neither metrics nor checkpoint.
+    neither metrics nor checkpoint. Raises :class:`jaxcnn.checkpoints.CheckpointError` and
+    :class:`jaxcnn.rundir.RunFileError` for run files it cannot use.
     """
     checkpoints = EpochCheckpoints(run_dir)
-    done = checkpoints.latest_epoch() or 0
+    if start is None:
+        start = choose_start(checkpoints, log=log)
+        if start.epoch:
+            load_start(trainer, start, checkpoints)
+    done = start.epoch
     history = [row for row in rundir.read_metrics(run_dir) if row["epoch"] <= done]
     rundir.write_metrics(run_dir, history)
     if done:
-        state, meta = checkpoints.restore(done)
-        trainer.load_checkpoint_state(state)
-        log(f"resumed from {checkpoints.directory / str(done)} "
-            f"(epoch {done}, global step {meta['global_step']})")
+        log(f"resumed from {checkpoints.path(done)} "
+            f"(epoch {done}, global step {start.meta.get('global_step')})")
     evaluation: Evaluation | None = None
     try:
         for epoch in range(done + 1, recipe.epochs + 1):

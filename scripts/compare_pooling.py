@@ -24,7 +24,7 @@ from jaxcnn import cachedir, conv
 from jaxcnn.cli import named_data_dirs, positive_int
 from jaxcnn.conv import AUTO, PLANS
 from jaxcnn.data import DataError
-from jaxcnn.engine import check_batch_size, make_mesh
+from jaxcnn.engine import make_mesh
 from jaxcnn.options import POOLS
 from jaxcnn.pooling_study import (
     DATASETS,
@@ -83,10 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cells = grid(args.archs, args.pools, args.datasets)
         mesh = make_mesh(args.devices) if args.devices > 1 else None
-        for cell in cells:
-            check_batch_size(cell.recipe(None).batch_size, mesh)
     except ValueError as err:
         parser.error(str(err))
+    undivided = sorted({f"{c.variant} ({c.recipe(None).batch_size})" for c in cells
+                        if c.recipe(None).batch_size % args.devices})
+    if undivided:
+        parser.error(f"--devices {args.devices} does not divide the recipe batch size of "
+                     f"{', '.join(undivided)}; data-parallel training splits each batch evenly, "
+                     "so choose --devices dividing every batch size or leave those out of "
+                     "--archs")
     epochs = None if args.full else args.epochs
     data = Data(data_dirs, None if args.full else args.train_subset)
     command = shlex.join(["python", "scripts/compare_pooling.py", *sys.argv[1:]])

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxcnn import cachedir
+from jaxcnn import cachedir, rundir
 from jaxcnn.data import DataError, load, preprocess
 from jaxcnn.report import (
     confusion_matrix,
     load_model,
     load_run,
     per_class_accuracy,
-    recipe_of,
     write_report,
 )
 
@@ -31,8 +30,8 @@ BATCH_SIZE = 1000
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Exit status: 0 on success, 2 for a bad run directory, a bad --index or "
-               "missing data.")
+        epilog="Exit status: 0 on success, 2 for a bad run directory (a missing or damaged "
+               "file, named in the message), a bad --index or missing data.")
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR",
                         help="a run directory written by scripts/train.py (config.json, "
                              "metrics.jsonl, model.safetensors)")
@@ -106,26 +105,35 @@ def main(argv: list[str] | None = None) -> int:
     cachedir.enable_compilation_cache()
     try:
         config, history, state_dict = load_run(args.run_dir)
-    except (FileNotFoundError, ValueError) as err:
-        parser.error(str(err))
-    recipe, framework = recipe_of(config), config.get("framework", "jax")
+        recipe = rundir.read_recipe(args.run_dir, config)
+    except rundir.RunFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    framework = config.get("framework", "jax")
     data_dir = args.data_dir or config.get("data", {}).get("data_dir")
     try:
-        test = load(recipe["dataset"], "test", data_dir=data_dir)
+        test = load(recipe.dataset, "test", data_dir=data_dir)
     except DataError as err:
         parser.error(str(err))
     if args.index is not None and not 0 <= args.index < len(test):
-        parser.error(f"--index {args.index} is out of range: the {recipe['dataset']} test set "
+        parser.error(f"--index {args.index} is out of range: the {recipe.dataset} test set "
                      f"has {len(test)} images (0 to {len(test) - 1})")
 
     evaluate = torch_outputs if framework == "torch" else jax_outputs
     try:
-        outputs = evaluate(recipe["arch"], recipe.get("model_options", {}), state_dict,
-                           preprocess(test.images, recipe["normalization"]))
-    except (ValueError, RuntimeError) as err:  # weights that do not fit the recorded model
-        parser.error(f"{args.run_dir / 'model.safetensors'}: {err}")
+        outputs = evaluate(recipe.arch, recipe.model_options, state_dict,
+                           preprocess(test.images, recipe.normalization))
+    except ImportError as err:
+        print(f"error: {args.run_dir} was trained with --framework torch; evaluating it needs "
+              f"PyTorch, an optional extra: pip install -e '.[torch]' ({err})", file=sys.stderr)
+        return 2
+    except (ValueError, RuntimeError, KeyError) as err:  # weights that do not fit the model
+        error = rundir.RunFileError(args.run_dir / rundir.WEIGHTS,
+                                    f"does not hold the weights of the run's {recipe.arch} ({err})")
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     predictions = outputs.argmax(axis=-1)
-    print(f"run {args.run_dir}: {recipe['arch']} on {recipe['dataset']} ({framework}), "
+    print(f"run {args.run_dir}: {recipe.arch} on {recipe.dataset} ({framework}), "
           f"{len(test)} test images")
     trained_on = config.get("data", {}).get("test_examples")
     if trained_on and trained_on != len(test):

@@ -3,9 +3,11 @@
     python scripts/train.py --arch lenet
     python scripts/train.py --arch lenet --framework torch --epochs 3
     python scripts/train.py --resume runs/lenet-jax-20250101-120000 --epochs 20
+    python scripts/train.py --resume runs/lenet-jax-20250101-120000 --resume-from 3
 
-Exit codes: 0 done, 2 bad arguments or data (``jaxcnn.data.DataError``), 3 training diverged
-(the last good checkpoint is kept), 130 interrupted (resume with ``--resume``).
+Exit codes: 0 done, 2 bad arguments, data (``jaxcnn.data.DataError``) or run files (a damaged
+config.json, metrics.jsonl or checkpoint, named in the message), 3 training diverged (the last
+good checkpoint is kept), 130 interrupted (resume with ``--resume``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from pathlib import Path
 
 from jaxcnn import allocator, cachedir, conv, rundir
-from jaxcnn.checkpoints import EpochCheckpoints
+from jaxcnn.checkpoints import CheckpointError, EpochCheckpoints
 from jaxcnn.cli import (
     momentum_float,
     nonnegative_int,
@@ -32,7 +34,8 @@ from jaxcnn.losses import LOSSES
 from jaxcnn.optim import OPTIMIZERS
 from jaxcnn.options import ARCHITECTURES, POOLS
 from jaxcnn.recipes import DATASETS, RECIPES, Recipe, get_recipe
-from jaxcnn.run import FRAMEWORKS, environment, load_data, make_trainer, run_training
+from jaxcnn.resume import choose_start
+from jaxcnn.run import FRAMEWORKS, environment, load_data, load_start, make_trainer, run_training
 
 # Flags that set a Recipe field of the same name.
 RECIPE_FLAGS = ("dataset", "epochs", "batch_size", "lr", "optimizer", "momentum", "loss", "seed")
@@ -61,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="notebook recipes (the defaults per --arch):\n" + recipe_table() + "\n\n"
                "padded's recipe keeps notebook 000's quirk (nll_loss on softmax probabilities);"
                " --loss log_nll is the corrected loss.\n"
-               "exit codes: 0 done, 2 bad arguments or data, 3 training diverged (the last "
-               "good checkpoint is kept), 130 interrupted.")
+               "exit codes: 0 done, 2 bad arguments, data or run files, 3 training diverged "
+               "(the last good checkpoint is kept), 130 interrupted.")
     parser.add_argument("--arch", choices=ARCHITECTURES,
                         help="architecture (required unless --resume)")
     recipe = parser.add_argument_group("recipe (defaults: the architecture's notebook recipe)")
@@ -97,7 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, metavar="DIR",
                      help="run directory (default runs/<arch>-<framework>-<timestamp>)")
     run.add_argument("--resume", type=Path, metavar="DIR",
-                     help="continue the run in DIR from its last complete epoch checkpoint")
+                     help="continue the run in DIR from its newest checkpoint that can be read "
+                          "whole (damaged ones are reported and moved to "
+                          "DIR/checkpoints.damaged/)")
+    run.add_argument("--resume-from", type=nonnegative_int, metavar="EPOCH",
+                     help="with --resume: continue from epoch EPOCH's checkpoint instead (0: "
+                          "from the initial weights); later ones move to "
+                          "DIR/checkpoints.superseded/")
     run.add_argument("--devices", type=positive_int, default=1, metavar="N",
                      help="jax: train data-parallel over N devices, each batch split evenly "
                           "(the batch size must divide by N; on CPU set "
@@ -134,6 +143,8 @@ def new_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
     """The run directory and config of a fresh run."""
     if args.arch is None:
         parser.error("--arch is required (or --resume DIR)")
+    if args.resume_from is not None:
+        parser.error("--resume-from applies with --resume DIR")
     framework = args.framework or "jax"
     try:
         recipe = resolve_recipe(get_recipe(args.arch), args)
@@ -156,8 +167,12 @@ def resumed_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tu
         parser.error("--out and --resume exclude each other (the run stays in its directory)")
     if not (run_dir / rundir.CONFIG).is_file():
         parser.error(f"--resume {run_dir}: no run there ({rundir.CONFIG} missing)")
-    config = rundir.read_config(run_dir)
-    saved = Recipe(**config["recipe"])
+    config = rundir.read_config(run_dir)  # RunFileError if damaged
+    if not ({"recipe", "framework", "data"} <= config.keys() and isinstance(config["data"], dict)):
+        raise rundir.RunFileError(run_dir / rundir.CONFIG, "is not a train.py run config (it "
+                                                           "lacks recipe, framework or data)")
+    saved = rundir.read_recipe(run_dir, config)
+    rundir.read_metrics(run_dir)  # checked before anything is written
     try:
         recipe = resolve_recipe(saved, args)
     except ValueError as err:
@@ -175,6 +190,8 @@ def resumed_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tu
         parser.error(f"--resume keeps the run's recipe and data (only --epochs may change): "
                      f"{'; '.join(changed)}")
     done = EpochCheckpoints(run_dir).latest_epoch() or 0
+    if args.resume_from is not None:
+        done = min(done, args.resume_from)
     if recipe.epochs < done:
         parser.error(f"--epochs {recipe.epochs}: the run already completed {done} epochs")
     config["recipe"]["epochs"] = recipe.epochs
@@ -183,6 +200,14 @@ def resumed_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tu
     if args.data_dir is not None:
         config["data"]["data_dir"] = args.data_dir
     return run_dir, config
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,7 +219,11 @@ def main(argv: list[str] | None = None) -> int:
 
         jax.distributed.initialize()
     conv.set_override(args.conv)
-    run_dir, config = resumed_run(parser, args) if args.resume else new_run(parser, args)
+    try:
+        run_dir, config = resumed_run(parser, args) if args.resume else new_run(parser, args)
+    except rundir.RunFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     recipe = Recipe(**config["recipe"])
     if args.devices > 1:
         if config["framework"] != "jax":
@@ -203,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
             check_batch_size(recipe.batch_size, make_mesh(args.devices))
         except ValueError as err:
             parser.error(str(err))
+    if config["framework"] == "torch" and not torch_available():
+        print("error: --framework torch needs PyTorch, an optional extra: "
+              "pip install -e '.[torch]'", file=sys.stderr)
+        return 2
     config["devices"] = args.devices
     try:
         train, test = load_data(recipe, data_dir=config["data"]["data_dir"],
@@ -213,8 +246,6 @@ def main(argv: list[str] | None = None) -> int:
     config["data"].update(source=train.source, train_examples=len(train),
                           test_examples=len(test))
     config.update(environment(config["framework"]))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    rundir.write_config(run_dir, config)
 
     print(f"run {run_dir}: {recipe.arch} on {recipe.dataset} ({len(train)} train, {len(test)} "
           f"test images), {config['framework']} on {config['device']}")
@@ -225,14 +256,27 @@ def main(argv: list[str] | None = None) -> int:
     if recipe.notes:
         print(f"note: {recipe.notes}")
     trainer = make_trainer(config["framework"], recipe, train, test, devices=args.devices)
+    start = None
+    if args.resume:  # damaged checkpoints are set aside, the chosen one loaded, before writing
+        try:
+            checkpoints = EpochCheckpoints(run_dir)
+            start = choose_start(checkpoints, resume_from=args.resume_from,
+                                 log=lambda message: print(message, file=sys.stderr))
+            if start.epoch:
+                load_start(trainer, start, checkpoints)
+            config["resumed"][-1]["after_epoch"] = start.epoch
+        except CheckpointError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     if config["framework"] == "jax":
         config["conv"] = {"requested": conv.requested(), "choices": conv.choices(),
                           "allocator": allocator.state, "compilation_cache": compilation_cache}
-        rundir.write_config(run_dir, config)
         print("convolution plans: " + "; ".join(map(conv.describe, conv.choices())))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rundir.write_config(run_dir, config)
     try:
         run_training(trainer, recipe, run_dir, train_size=len(train), test=test, config=config,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, start=start)
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 3

@@ -22,6 +22,7 @@ from jaxcnn.report import (
     per_class_accuracy,
     write_report,
 )
+from jaxcnn.rundir import RunFileError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The first conv layer of each original, by its PyTorch module path.
@@ -133,14 +134,14 @@ def test_write_report(fashion_test, tmp_path):
 def test_load_run(tmp_path):
     state_dict = {"conv1.weight": np.arange(6, dtype=np.float32).reshape(1, 1, 2, 3)}
     (tmp_path / "config.json").write_text(json.dumps({"framework": "jax"}))
-    with pytest.raises(FileNotFoundError, match="metrics.jsonl.*still running"):
+    with pytest.raises(RunFileError, match="metrics.jsonl.*still running"):
         load_run(tmp_path)
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in HISTORY))
-    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+    with pytest.raises(RunFileError, match="model.safetensors is missing"):
         load_run(tmp_path)
     safetensors.numpy.save_file(state_dict, str(tmp_path / "model.safetensors"))
     config, history, loaded = load_run(tmp_path)
     assert config == {"framework": "jax"} and history == HISTORY
     np.testing.assert_array_equal(loaded["conv1.weight"], state_dict["conv1.weight"])
-    with pytest.raises(FileNotFoundError, match="not a directory"):
+    with pytest.raises(RunFileError, match="not a directory"):
         load_run(tmp_path / "absent")

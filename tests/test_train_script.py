@@ -333,3 +333,37 @@ def test_jax_checkpoint_restores_the_dropout_rng(fashion, tmp_path):
     assert first.train_epoch(batches[1], epoch=2, progress=False) == second.train_epoch(
         batches[1], epoch=2, progress=False)
     assert_same_weights(first.state_dict(), second.state_dict())
+
+
+WITHOUT_TORCH = """
+import runpy, sys
+for name in ("torch", "torchvision", "torch_ref"):  # None in sys.modules: ImportError on import
+    sys.modules[name] = None
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_jax_training_needs_no_torch(fashion, tmp_path):
+    """What the README's quick start installs (``pip install -e .``, no torch extra) trains."""
+    def without_torch(script: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", WITHOUT_TORCH, f"scripts/{script}.py",
+                               *args], capture_output=True, text=True, timeout=240, cwd=REPO_ROOT)
+
+    run_dir = tmp_path / "run"
+    result = without_torch("train", "--arch", "lenet", "--epochs", "1", "--subset", "640",
+                           "--data-dir", fashion, "--out", str(run_dir), "--no-progress")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (run_dir / "model.safetensors").is_file() and (run_dir / "report.md").is_file()
+    assert without_torch("evaluate", str(run_dir), "--data-dir", fashion).returncode == 0
+
+    # Where torch is needed, the block works and the scripts say what to install.
+    blocked = without_torch("train", "--arch", "lenet", "--framework", "torch", "--data-dir",
+                            fashion, "--out", str(tmp_path / "torch"))
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps({**config, "framework": "torch"}))
+    blocked_evaluation = without_torch("evaluate", str(run_dir), "--data-dir", fashion)
+    for result in (blocked, blocked_evaluation):
+        assert result.returncode == 2, result.stderr
+        assert "needs PyTorch, an optional extra: pip install -e '.[torch]'" in result.stderr
+        assert "Traceback" not in result.stderr
