@@ -22,6 +22,8 @@ from flax import nnx
 from torch import nn
 
 from jaxcnn import models
+from jaxcnn.conv.choice import plan_for
+from jaxcnn.conv.plans import to_layout, to_nhwc, using
 from jaxcnn.layers import flatten
 
 
@@ -59,9 +61,12 @@ def torch_dropout_on_ones(model: nn.Module, batch: int, side: int, channels: int
 
 
 def jax_forward_masked(model: models.Dropout, x: jax.Array, keep: jax.Array) -> jax.Array:
-    """The Flax ``dropout`` net's forward with the channel mask ``keep`` (N, C) for its dropout."""
-    x = nnx.relu(model.conv2(nnx.relu(model.conv1(x))))
-    x = model.pool(x)
+    """The Flax ``dropout`` net's forward with the channel mask ``keep`` (N, C) for its dropout,
+    its convolutions and pooling under the plan the model itself runs at this batch size."""
+    plan = plan_for(model, x.shape[0])
+    with using(plan):
+        x = nnx.relu(model.conv2(nnx.relu(model.conv1(to_layout(x, plan.layout)))))
+        x = to_nhwc(model.pool(x), plan.layout)
     mask = jnp.broadcast_to(keep[:, None, None, :], x.shape)
     x = jax.lax.select(mask, x / (1.0 - model.drop.rate), jnp.zeros_like(x))
     x = nnx.relu(model.fc3(flatten(x)))
