@@ -252,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     trainer = make_trainer(config["framework"], recipe, train, test, devices=args.devices)
     start = None
     if args.resume:  # damaged checkpoints are set aside, the chosen one loaded, before writing
+        checkpoints = EpochCheckpoints(run_dir)
         try:
-            checkpoints = EpochCheckpoints(run_dir)
             start = choose_start(checkpoints, resume_from=args.resume_from,
                                  log=lambda message: print(message, file=sys.stderr))
             if start.epoch:
@@ -262,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         except CheckpointError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+        finally:
+            checkpoints.close()
     run_dir.mkdir(parents=True, exist_ok=True)
     rundir.write_config(run_dir, config)
     try:
