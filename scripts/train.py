@@ -258,8 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     trainer = make_trainer(config["framework"], recipe, train, test, devices=args.devices)
     start = None
     if args.resume:  # damaged checkpoints are set aside, the chosen one loaded, before writing
+        checkpoints = EpochCheckpoints(run_dir)
         try:
-            checkpoints = EpochCheckpoints(run_dir)
             start = choose_start(checkpoints, resume_from=args.resume_from,
                                  log=lambda message: print(message, file=sys.stderr))
             if start.epoch:
@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         except CheckpointError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+        finally:
+            checkpoints.close()
     if config["framework"] == "jax":
         config["conv"] = {"requested": conv.requested(), "choices": conv.choices(),
                           "allocator": allocator.state, "compilation_cache": compilation_cache}
