@@ -85,11 +85,16 @@ def using(plan: Plan) -> contextlib.AbstractContextManager[Plan]:
     return scoped(_active, plan)
 
 
+def _swap_batch_and_channels(x: jax.Array) -> jax.Array:
+    """NHWC ↔ CHWN: the transposition is its own inverse."""
+    return jnp.transpose(x, (3, 1, 2, 0))
+
+
 def to_layout(x: jax.Array, layout: str) -> jax.Array:
     """An NHWC batch in ``layout``."""
-    return x if layout == "NHWC" else jnp.transpose(x, (3, 1, 2, 0))
+    return x if layout == "NHWC" else _swap_batch_and_channels(x)
 
 
 def to_nhwc(x: jax.Array, layout: str) -> jax.Array:
     """Feature maps in ``layout`` back in NHWC."""
-    return x if layout == "NHWC" else jnp.transpose(x, (3, 1, 2, 0))
+    return x if layout == "NHWC" else _swap_batch_and_channels(x)
