@@ -4,17 +4,19 @@
     python scripts/compare_pooling.py --seeds 10 --pools max avg lp2 --full
 
 Defaults: ``--seeds`` seeds × all architectures (padded with its notebook loss and with the
-corrected ``log_nll``) × max/avg × MNIST and Fashion-MNIST, each recipe shortened to
-``--epochs`` epochs on the first ``--train-subset`` training images, every test image (the
-default values are jaxcnn.pooling_study's DEFAULT_*; ``--help`` shows them). ``--full`` runs
-the recipes' own epochs on the whole training set. Writes results.json, results.csv, table.md,
-summary.md and pooling.png to ``--out``; the summary names the rows still at chance level.
+corrected ``log_nll``) × max/avg × MNIST and Fashion-MNIST, each row's recipe trained for that
+row's default epochs on its default number of training images (jaxcnn.pooling_study's
+DEFAULT_TRAINING; ``--help`` shows them), every test image. ``--epochs`` and ``--train-subset``
+set one value for every row; ``--full`` runs the recipes' own epochs on the whole training set.
+Writes results.json, results.csv, table.md, summary.md and pooling.png to ``--out``; the
+summary names the rows still at chance level.
 Exit codes: 0 done, 2 bad arguments or data.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 import time
@@ -28,11 +30,11 @@ from jaxcnn.engine import make_mesh
 from jaxcnn.options import POOLS
 from jaxcnn.pooling_study import (
     DATASETS,
-    DEFAULT_EPOCHS,
     DEFAULT_SEEDS,
-    DEFAULT_TRAIN_SUBSET,
+    DEFAULT_TRAINING,
     VARIANTS,
     Data,
+    Training,
     grid,
     near_chance,
     partly_at_chance,
@@ -45,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="compare_pooling.py", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="The max − avg difference per architecture is tested with a paired t-test over "
-               "seeds (same seed = same initial weights, batch order and dropout stream).")
+        epilog=default_training_help() + "\n\nThe max − avg difference per architecture is "
+               "tested with a paired t-test over seeds (same seed = same initial weights, batch "
+               "order and dropout stream).")
     parser.add_argument("--archs", nargs="+", default=list(VARIANTS), metavar="ARCH",
                         help=f"rows of the grid (default all: {' '.join(VARIANTS)})")
     parser.add_argument("--pools", nargs="+", default=["max", "avg"], choices=POOLS,
@@ -54,11 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--seeds", type=positive_int, default=DEFAULT_SEEDS,
                         help=f"seeds per cell (default {DEFAULT_SEEDS})")
-    parser.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
-                        help=f"epochs per run, replacing the recipes' (default {DEFAULT_EPOCHS})")
-    parser.add_argument("--train-subset", type=positive_int, default=DEFAULT_TRAIN_SUBSET,
-                        metavar="N", help="train on the first N training images (default "
-                                          f"{DEFAULT_TRAIN_SUBSET})")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="epochs per run for every row (default: each row's own, below)")
+    parser.add_argument("--train-subset", type=positive_int, default=None, metavar="N",
+                        help="train every row on the first N training images (default: each "
+                             "row's own, below)")
     parser.add_argument("--full", action="store_true",
                         help="the recipes' own epochs on the whole training set (overrides "
                              "--epochs and --train-subset)")
@@ -72,6 +75,24 @@ def build_parser() -> argparse.ArgumentParser:
                              "also $JAXCNN_CONV)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
+
+
+def training(args: argparse.Namespace) -> dict[str, Training]:
+    """Each row's training: the recipe's with ``--full``, else its default with ``--epochs`` and
+    ``--train-subset`` replacing the default's values where given."""
+    if args.full:
+        return {variant: Training() for variant in VARIANTS}
+    return {variant: dataclasses.replace(
+                default, **{k: v for k, v in (("epochs", args.epochs),
+                                              ("train_subset", args.train_subset)) if v})
+            for variant, default in DEFAULT_TRAINING.items()}
+
+
+def default_training_help() -> str:
+    """The defaults as the epilog lists them: one row per variant."""
+    return "default training per row (epochs × training images):\n" + "\n".join(
+        f"  {variant:15} {t.epochs or 'recipe'} × {t.train_subset or 'all'}"
+        for variant, t in DEFAULT_TRAINING.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,12 +113,11 @@ def main(argv: list[str] | None = None) -> int:
                      f"{', '.join(undivided)}; data-parallel training splits each batch evenly, "
                      "so choose --devices dividing every batch size or leave those out of "
                      "--archs")
-    epochs = None if args.full else args.epochs
-    data = Data(data_dirs, None if args.full else args.train_subset)
+    data = Data(data_dirs, None)
     command = shlex.join(["python", "scripts/compare_pooling.py", *sys.argv[1:]])
     start = time.perf_counter()
     try:
-        results = run_study(cells, list(range(args.seeds)), data, epochs=epochs, mesh=mesh,
+        results = run_study(cells, list(range(args.seeds)), data, training(args), mesh=mesh,
                             progress=not args.no_progress)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)

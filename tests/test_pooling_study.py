@@ -1,25 +1,65 @@
-"""The pooling study's grid, statistics and outputs (no training: results are given)."""
+"""The pooling study: grid, default training, statistics and outputs (mostly on given results)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
+from data_helpers import REPO_ROOT
+from helpers import data_dir
 from scipy import stats
 
 from jaxcnn.pooling_study import (
+    DEFAULT_TRAINING,
+    VARIANTS,
+    Cell,
+    Data,
+    Training,
     compare,
     describe,
     grid,
     near_chance,
     partly_at_chance,
     tabulate,
+    train_cell,
     verdict,
     write_outputs,
 )
+
+
+def compare_pooling():
+    """scripts/compare_pooling.py as a module."""
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    try:
+        import compare_pooling
+    finally:
+        sys.path.pop(0)
+    return compare_pooling
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    ([], DEFAULT_TRAINING),
+    (["--epochs", "2"], {v: Training(2, t.train_subset) for v, t in DEFAULT_TRAINING.items()}),
+    (["--train-subset", "500"], {v: Training(t.epochs, 500) for v, t in DEFAULT_TRAINING.items()}),
+    (["--epochs", "2", "--train-subset", "500", "--full"], {v: Training() for v in VARIANTS}),
+])
+def test_each_row_trains_for_its_default_unless_told(argv, expected) -> None:
+    script = compare_pooling()
+    assert script.training(script.build_parser().parse_args(argv)) == expected
+    assert set(DEFAULT_TRAINING) == set(VARIANTS)
+
+
+def test_a_cell_trains_on_its_rows_subset_for_its_epochs() -> None:
+    data = Data({"mnist": str(data_dir("mnist"))}, None, test_subset=500)
+    result = train_cell(Cell("lenet3x3", "max", "mnist"), [0, 1], data, Training(2, 300),
+                        progress=False)
+    assert (result["epochs"], result["train_examples"], result["seeds"]) == (2, 300, [0, 1])
+    assert len(result["accuracy"]) == 2 and result["accuracy"][0] != result["accuracy"][1]
+    assert min(result["accuracy"]) > 0.3  # 60 Adam steps of batch 10: far above chance
 
 
 def test_grid_and_recipes() -> None:
@@ -95,4 +135,5 @@ def test_seeds_still_at_chance_are_counted_and_named(tmp_path: Path) -> None:
     assert "Not trained enough to compare" in summary and "dropout on fashion_mnist" in summary
     assert "Some seeds still below 20 %" in summary
     assert "lenet on fashion_mnist (max: 2 of 4, avg: 1 of 4)" in summary
-    assert "| fashion_mnist | lenet | max | 4 | 29.25 | " in summary and "| 2 |" in summary
+    assert "| fashion_mnist | lenet | 1 × 3,000 | max | 4 | 29.25 | " in summary
+    assert "| 2 |" in summary
