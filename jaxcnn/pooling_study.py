@@ -64,7 +64,7 @@ DEFAULT_TRAINING: dict[str, Training] = {
     "dropout": Training(1, None),
     "classic": Training(1, None),
     "lenet3x3": Training(1, 6000),
-    "lenet": Training(5, None),
+    "lenet": Training(10, None),
 }
 
 

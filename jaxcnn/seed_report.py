@@ -333,9 +333,9 @@ def _phenomena(variant: str, v: dict) -> list[str]:
             d = dead[f]
             hist = ", ".join(f"{seeds} with {k}" for k, seeds in d["histogram"].items() if k)
             classes = ", ".join(f"class {c} in {k}" for c, k in d["classes"].items())
-            text = (f"- {NAMES[f]}: {d['seeds_with_dead']} of {d['n']} seeds"
+            text = (f"- {NAMES[f]}: {d['seeds_with_dead']} of {_seeds(d['n'])}"
                     + (f" ({hist}); {classes}" if d["seeds_with_dead"] else "")
-                    + (f" ({d['at_chance']} seeds still at chance left out)"
+                    + (f" ({_seeds(d['at_chance'])} still at chance left out)"
                        if d["at_chance"] else ""))
             if relu:
                 text += ("; seeds with a silent unit: "
@@ -351,14 +351,18 @@ def _phenomena(variant: str, v: dict) -> list[str]:
             if f not in escape:
                 continue
             e = escape[f]
-            parts = [f"epoch {k}: {n} seeds" for k, n in e["histogram"].items() if k]
+            parts = [f"epoch {k}: {_seeds(n)}" for k, n in e["histogram"].items() if k]
             if e["never"]:
-                parts.append(f"not within the run: {e['never']} seeds")
+                parts.append(f"not within the run: {_seeds(e['never'])}")
             median = (f"median epoch {e['median']:g}" if e["median"] <= escape["epochs"]
                       else "median: not within the run")
             lines.append(f"- {NAMES[f]}: {', '.join(parts)}; {median}."
                          + (f" {e['notebook_words']}" if "notebook_words" in e else ""))
     return lines
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
 
 
 def _loss_pair_section(pair: dict) -> list[str]:
