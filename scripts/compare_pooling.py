@@ -16,7 +16,6 @@ Exit codes: 0 done, 2 bad arguments or data.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shlex
 import sys
 import time
@@ -82,9 +81,8 @@ def training(args: argparse.Namespace) -> dict[str, Training]:
     ``--train-subset`` replacing the default's values where given."""
     if args.full:
         return {variant: Training() for variant in VARIANTS}
-    return {variant: dataclasses.replace(
-                default, **{k: v for k, v in (("epochs", args.epochs),
-                                              ("train_subset", args.train_subset)) if v})
+    return {variant: Training(args.epochs or default.epochs,
+                              args.train_subset or default.train_subset)
             for variant, default in DEFAULT_TRAINING.items()}
 
 
