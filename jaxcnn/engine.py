@@ -100,6 +100,8 @@ def check_batch_size(batch_size: int, mesh: Mesh | None) -> None:
 class Engine:
     """Compiled train and eval steps for one model, optimiser and loss."""
 
+    examples_axis = 0  # the axis of :meth:`predict`'s outputs that runs over the examples
+
     def __init__(self, model: nnx.Module, tx: optax.GradientTransformation,
                  loss_fn: Callable[[jax.Array, jax.Array], jax.Array], *,
                  steps_per_call: int | None = None, mesh: Mesh | None = None):
@@ -264,7 +266,8 @@ class Engine:
     def predict(self, state: TrainState, images: jax.Array, batch_size: int = 1000) -> np.ndarray:
         """Model outputs in eval mode (deterministic), as a host array (N, num_classes)."""
         self.prepare(min(batch_size, images.shape[0]), images.shape[1:], train=False)
-        return np.asarray(jnp.concatenate(self._eval_batches(state, images, batch_size)))
+        return np.asarray(jnp.concatenate(self._eval_batches(state, images, batch_size),
+                                          axis=self.examples_axis))
 
     def evaluate(self, state: TrainState, images: jax.Array, labels: jax.Array,
                  batch_size: int = 1000) -> dict[str, float | np.ndarray]:

@@ -54,7 +54,10 @@ class MultiSeedEngine(Engine):
 
     ``mapping``: ``"vmap"``, ``"unroll"`` or ``"map"`` (see the module docstring); default
     ``"unroll"`` on the CPU backend, ``"vmap"`` elsewhere. Other arguments are :class:`Engine`'s.
+    :meth:`predict` gives every model's outputs, a host array (N, examples, num_classes).
     """
+
+    examples_axis = 1
 
     def __init__(self, model: nnx.Module, *args, mapping: str | None = None, **kwargs):
         super().__init__(model, *args, **kwargs)
@@ -104,11 +107,6 @@ class MultiSeedEngine(Engine):
     def _eval_batch(self, params, rest, images):
         return self._map(lambda p, r: super(MultiSeedEngine, self)._eval_batch(p, r, images),
                          params, rest)
-
-    def predict(self, state: TrainState, images: jax.Array, batch_size: int = 1000) -> np.ndarray:
-        """Every model's eval-mode outputs, a host array (N, examples, num_classes)."""
-        self.prepare(min(batch_size, images.shape[0]), images.shape[1:], train=False)
-        return np.asarray(jnp.concatenate(self._eval_batches(state, images, batch_size), axis=1))
 
     def evaluate(self, state: TrainState, images: jax.Array, labels: jax.Array,
                  batch_size: int = 1000) -> dict[str, np.ndarray]:
