@@ -131,11 +131,11 @@ def _time_epochs(engine: Engine, state, images, labels, batches) -> float:
     return time.perf_counter() - start
 
 
-def benchmark(arch: str, seeds: int, steps: int, *, data_dirs: dict[str, str] | None = None
-              ) -> dict:
-    """Seconds for ``steps`` steps of ``seeds`` models: stacked in one program (each mapping),
-    and one model after the other with :class:`Engine`, with ``arch``'s recipe (optimizer,
-    loss, batch size) on its real training data."""
+def benchmark(arch: str, seeds: int, steps: int, *, data_dirs: dict[str, str] | None = None,
+              mappings: Sequence[str] = MAPPINGS, sequential: bool = True) -> dict:
+    """Seconds for ``steps`` steps of ``seeds`` models: stacked in one program (each of
+    ``mappings``), and (if ``sequential``) one model after the other with :class:`Engine`, with
+    ``arch``'s recipe (optimizer, loss, batch size) on its real training data."""
     from jaxcnn.data import preprocess
     from jaxcnn.losses import get_loss
     from jaxcnn.optim import make_optimizer
@@ -152,19 +152,20 @@ def benchmark(arch: str, seeds: int, steps: int, *, data_dirs: dict[str, str] | 
     models = [create_model(arch, seed=s) for s in range(seeds)]
     batches = seed_batches(len(train), recipe.batch_size, range(seeds), epoch=0)
     stacked = {}
-    for mapping in MAPPINGS:
+    for mapping in mappings:
         multi = MultiSeedEngine(models[0], tx, loss, mapping=mapping)
         stacked[mapping] = _time_epochs(multi, multi.stack_states(models), images, labels,
                                         batches)
-    single = Engine(models[0], tx, loss)
-    sequential = sum(
-        _time_epochs(single, single.create_train_state(m), images, labels,
-                     batch_indices(len(train), recipe.batch_size, seed=s, epoch=0))
-        for s, m in enumerate(models))
-    return {"arch": arch, "seeds": seeds, "steps": steps, "batch_size": recipe.batch_size,
-            "sequential_s": sequential,
-            **{f"{m}_s": t for m, t in stacked.items()},
-            **{f"{m}_speedup": sequential / t for m, t in stacked.items()}}
+    result = {"arch": arch, "seeds": seeds, "steps": steps, "batch_size": recipe.batch_size,
+              **{f"{m}_s": t for m, t in stacked.items()}}
+    if sequential:
+        single = Engine(models[0], tx, loss)
+        result["sequential_s"] = sum(
+            _time_epochs(single, single.create_train_state(m), images, labels,
+                         batch_indices(len(train), recipe.batch_size, seed=s, epoch=0))
+            for s, m in enumerate(models))
+        result.update({f"{m}_speedup": result["sequential_s"] / t for m, t in stacked.items()})
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:

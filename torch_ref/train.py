@@ -54,17 +54,25 @@ def _nchw(images: np.ndarray) -> torch.Tensor:
 
 
 class TorchTrainer:
-    """A recipe trained in PyTorch on preloaded tensors, with the JAX trainer's interface."""
+    """A recipe trained in PyTorch on preloaded tensors, with the JAX trainer's interface.
+
+    ``device`` holds the model and the data (default the CPU; ``"cuda"`` for a GPU, where dropout
+    draws from the CUDA generator, which :meth:`checkpoint_state` does not save)."""
 
     framework = "torch"
 
-    def __init__(self, recipe: Recipe, train: Split, test: Split):
+    def __init__(self, recipe: Recipe, train: Split, test: Split, *,
+                 device: str | torch.device = "cpu"):
         torch.manual_seed(recipe.seed)
-        self.model = create_model(recipe.arch, seed=recipe.seed, **recipe.model_options)
+        self.device = torch.device(device)
+        self.model = create_model(recipe.arch, seed=recipe.seed,
+                                  **recipe.model_options).to(self.device)
         self.optimizer = make_optimizer(recipe, self.model.parameters())
         self.loss_fn = LOSSES[recipe.loss]
-        self.train_x, self.train_y = _nchw(train[0]), torch.from_numpy(np.array(train[1]))
-        self.test_x, self.test_y = _nchw(test[0]), torch.from_numpy(np.array(test[1]))
+        self.train_x, self.train_y = (_nchw(train[0]).to(self.device),
+                                      torch.from_numpy(np.array(train[1])).to(self.device))
+        self.test_x, self.test_y = (_nchw(test[0]).to(self.device),
+                                    torch.from_numpy(np.array(test[1])).to(self.device))
         self._step = 0
 
     @property
@@ -78,7 +86,7 @@ class TorchTrainer:
         loss_sum, correct, count = 0.0, 0, 0
         for idx in tqdm(batches, desc=f"epoch {epoch}", unit="step", disable=not progress,
                         leave=False):
-            index = torch.from_numpy(idx)
+            index = torch.from_numpy(idx).to(self.device)
             images, labels = self.train_x[index], self.train_y[index]
             self.optimizer.zero_grad(set_to_none=True)
             output = self.model(images)
@@ -103,7 +111,7 @@ class TorchTrainer:
                              for i in range(0, len(self.test_x), batch_size)])
         accuracy = (outputs.argmax(1) == self.test_y).double().mean()
         return Evaluation(float(self.loss_fn(outputs, self.test_y)), float(accuracy),
-                          outputs.numpy())
+                          outputs.cpu().numpy())
 
     def checkpoint_state(self) -> NestedArrays:
         """Model ``state_dict``, optimiser per-parameter state, torch RNG state, step."""
