@@ -39,6 +39,8 @@ from helpers import (  # noqa: E402
     torch_grads,
 )
 
+from jaxcnn import gpu_memory, precision  # noqa: E402
+
 GRAD_BATCHES = (("mnist", 0, 256), ("fashion_mnist", 0, 256), ("mnist", 256, 256))
 
 
@@ -121,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="test images per data set for the forward comparison (default 1024)")
     parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    rows = measure(args.images)
+    gpu_memory.share_with_torch()
+    with precision.parity():  # true float32 in both frameworks, on a GPU too
+        rows = measure(args.images)
     print(markdown(rows))
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2) + "\n")

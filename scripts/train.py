@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from jaxcnn import allocator, cachedir, conv, rundir
+from jaxcnn import allocator, cachedir, conv, precision, rundir
 from jaxcnn.checkpoints import CheckpointError, EpochCheckpoints
 from jaxcnn.cli import (
     momentum_float,
@@ -118,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--conv", choices=(AUTO, *PLANS), default=None,
                      help="jax: convolution plan (default auto: timed on a CPU and cached, "
                           "XLA's on a GPU/TPU; also $JAXCNN_CONV); see docs/performance.md")
+    run.add_argument("--precision", choices=precision.POLICIES, default=None,
+                     help="float32 convolutions and matmuls: default (each framework's own: "
+                          "TF32 on recent NVIDIA GPUs), highest (true float32), tf32 (both); "
+                          "also $JAXCNN_PRECISION; a resumed run keeps its own. Recorded in "
+                          "config.json; on a CPU all three compute in float32")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -225,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     recipe = Recipe(**config["recipe"])
+    try:
+        saved = (config.get("precision") or {}).get("policy") if args.precision is None else None
+        config["precision"] = precision.apply(precision.check(saved, "config.json precision")
+                                              if saved else precision.requested(args.precision))
+    except ValueError as err:
+        parser.error(str(err))
     if args.devices > 1:
         if config["framework"] != "jax":
             parser.error("--devices applies to --framework jax only")

@@ -11,3 +11,10 @@ import tempfile
 
 os.environ.setdefault("JAXCNN_CONV", "gemm")
 os.environ["JAXCNN_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxcnn-test-cache-")
+
+# The suite compares the two frameworks throughout: true float32 in both (jaxcnn.precision), and
+# JAX allocating GPU memory as it goes, next to PyTorch (jaxcnn.gpu_memory), when run on a GPU.
+from jaxcnn import gpu_memory, precision  # noqa: E402
+
+gpu_memory.share_with_torch()
+precision.apply(precision.PARITY)

@@ -317,11 +317,10 @@ def throughput(ctx: Context) -> dict:
                 continue
             r = recipe.replace(batch_size=batch)
             row = {}
-            for framework, measure in (
-                    ("jax", lambda r=r: _jax_throughput(r, train, test)),
-                    ("torch", lambda r=r: _torch_throughput(r, *splits, ctx.torch_device))):
+            for framework in ("jax", "torch"):
                 try:
-                    row[framework] = measure()
+                    row[framework] = (_jax_throughput(r, train, test) if framework == "jax"
+                                      else _torch_throughput(r, *splits, ctx.torch_device))
                 except Exception as error:  # noqa: BLE001 - record, go on with the others
                     row[framework] = f"error: {type(error).__name__}: {error}"
             if all(isinstance(row.get(f), dict) for f in ("jax", "torch")):
@@ -339,6 +338,17 @@ def throughput(ctx: Context) -> dict:
 
 
 # -- steps per dispatch --------------------------------------------------------------------------
+def _two_passes(engine: Engine, state, images, labels, batches) -> tuple[float, float]:
+    """Seconds of a first pass over ``batches`` (compiling) and of a second one."""
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        state, _ = engine.train_epoch(state, images, labels, batches, epoch=1, progress=False)
+        jax.block_until_ready(state)
+        times.append(time.perf_counter() - start)
+    return times[0], times[1]
+
+
 def steps_per_call(ctx: Context) -> dict:
     """Training throughput of the engine at each scan length (steps per dispatch), on
     ``chunk_steps`` full batches of each architecture's recipe batch size."""
@@ -360,16 +370,8 @@ def steps_per_call(ctx: Context) -> dict:
                 continue
             model = create_model(arch, seed=0, **recipe.model_options)
             engine = Engine(model, tx, loss, steps_per_call=k)
-            state = engine.create_train_state(model)
-
-            def epoch(engine=engine):
-                nonlocal state
-                state, _ = engine.train_epoch(state, images, labels, batches, epoch=1,
-                                              progress=False)
-                return state
-
-            first = _time(epoch, jax.block_until_ready)
-            seconds = _time(epoch, jax.block_until_ready)
+            first, seconds = _two_passes(engine, engine.create_train_state(model), images,
+                                         labels, batches)
             row[str(k)] = {"images_per_s": len(train) / seconds,
                            "steps_per_s": len(batches) / seconds, "first_pass_s": first}
         rows[arch] = {"batch_size": recipe.batch_size, "steps": len(batches), "by_length": row}

@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from jaxcnn import gpu_memory, precision
 from jaxcnn.cli import parse_data_dirs
 from jaxcnn.optim import OPTIMIZERS
 from jaxcnn.options import ARCHITECTURES, OPTIONS
@@ -87,11 +88,14 @@ def run_all(args: argparse.Namespace) -> list[ParityRun]:
 
 def main(argv: Sequence[str] | None = None) -> list[ParityRun]:
     args = parse_args(argv)
+    gpu_memory.share_with_torch()
     if args.float64:
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    runs = run_all(args)
+    with precision.parity() as setting:  # true float32 in both frameworks, on a GPU too
+        print(f"precision: {setting}", flush=True)
+        runs = run_all(args)
     paths = write_report(runs, args.out)
     print(markdown_table(runs))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
