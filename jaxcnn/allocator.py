@@ -10,15 +10,22 @@ from the heap, and freed memory stays with the process for the next step. The co
 keeps its peak memory until it exits.
 
 It runs when :mod:`jaxcnn` is imported, on Linux with glibc only, and changes nothing when
-``JAXCNN_MALLOC=default`` or any of those ``MALLOC_*_`` variables is set (glibc has read them).
+``JAXCNN_MALLOC=default`` or any of those ``MALLOC_*_`` variables is set (glibc has read them),
+nor when JAX is going to compute on an accelerator (:func:`accelerator_expected`): the tuning is
+for XLA:CPU's buffers, and on a GPU it would only keep host memory. That is decided before JAX
+starts (starting it at import would fix its settings too early), from ``$JAX_PLATFORMS`` if set,
+else from a JAX GPU plugin being installed with an NVIDIA or AMD device node present.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib.util
 import os
+import pkgutil
 import platform
+from pathlib import Path
 
 ENV_VAR = "JAXCNN_MALLOC"
 # mallopt parameters from glibc's malloc.h
@@ -30,6 +37,26 @@ _GLIBC_VARIABLES = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PA
 state = "not configured"
 
 
+_DEVICE_NODES = ("/dev/nvidiactl", "/dev/kfd")  # NVIDIA's and AMD's (ROCm) driver nodes
+
+
+def accelerator_expected(platforms: str | None = None, plugins: list[str] | None = None,
+                         device_nodes: tuple[str, ...] = _DEVICE_NODES) -> bool:
+    """Whether JAX is going to run on a GPU (or TPU), judged without starting it: the first of
+    ``platforms`` (default ``$JAX_PLATFORMS``) if given, else whether a GPU plugin is installed
+    (``plugins``: default, the modules of the ``jax_plugins`` namespace) and a device node
+    exists."""
+    platforms = os.environ.get("JAX_PLATFORMS", "") if platforms is None else platforms
+    if platforms.strip():
+        return platforms.split(",")[0].strip().lower() != "cpu"
+    if plugins is None:
+        spec = importlib.util.find_spec("jax_plugins")
+        plugins = ([m.name for m in pkgutil.iter_modules(spec.submodule_search_locations)]
+                   if spec and spec.submodule_search_locations else [])
+    has_plugin = any(name.startswith(("xla_cuda", "xla_rocm")) for name in plugins)
+    return has_plugin and any(Path(node).exists() for node in device_nodes)
+
+
 def configure() -> str:
     """Apply :data:`SETTINGS` unless opted out; return (and keep in :data:`state`) what was done."""
     global state
@@ -39,6 +66,8 @@ def configure() -> str:
         state = "glibc settings from the environment (MALLOC_*_)"
     elif platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         state = "unchanged (not Linux with glibc)"
+    elif accelerator_expected():
+        state = "glibc defaults (JAX runs on an accelerator: the tuning is for XLA:CPU)"
     else:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         ok = all(libc.mallopt(param, value) == 1 for param, value in SETTINGS.items())

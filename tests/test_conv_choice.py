@@ -142,3 +142,17 @@ def test_compilation_cache_is_written_by_train_script(tmp_path):
                    capture_output=True)
     config = json.loads((tmp_path / "off" / "config.json").read_text())
     assert config["conv"]["compilation_cache"].startswith("off")
+
+
+def test_allocator_tuning_is_for_the_cpu_backend_only():
+    expected = jaxcnn.allocator.accelerator_expected
+    assert expected(platforms="cuda") and expected(platforms="gpu,cpu")
+    assert not expected(platforms="cpu") and not expected(platforms="cpu,cuda")
+    # No JAX_PLATFORMS: a GPU plugin and a device node both needed.
+    assert expected(platforms="", plugins=["xla_cuda13"], device_nodes=("/dev/null",))
+    assert not expected(platforms="", plugins=["xla_cuda13"], device_nodes=("/nonexistent",))
+    assert not expected(platforms="", plugins=[], device_nodes=("/dev/null",))
+    state, _ = _probe(JAX_PLATFORMS="cuda")
+    assert state.startswith("glibc defaults (JAX runs on an accelerator")
+    state, _ = _probe(JAX_PLATFORMS="cpu")
+    assert state.startswith("mmap off")

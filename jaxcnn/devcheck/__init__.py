@@ -12,8 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jaxcnn import gpu_memory
+from jaxcnn.devcheck.runner import Budget
 
-SECTIONS = ("environment", "parity", "recipe", "throughput", "steps_per_call", "multiseed",
+# In order of importance: throughput, the longest, checks the budget between its cells and comes
+# last, so that a slow device still gets the others.
+SECTIONS = ("environment", "parity", "recipe", "steps_per_call", "multiseed", "throughput",
             "memory")
 # Seconds a section needs at least to be started (on the GPU; the dry run is far quicker).
 NEEDS_S = {"environment": 5, "parity": 30, "recipe": 60, "throughput": 60, "steps_per_call": 40,
@@ -41,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    budget = Budget(args.budget_s)  # counts the imports and the devices' start too
     memory_setting = gpu_memory.share_with_torch()  # before JAX starts its backend
     if args.dry_run:
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -56,9 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from jaxcnn import conv
     from jaxcnn.devcheck import sections
     from jaxcnn.devcheck.render import render
-    from jaxcnn.devcheck.runner import Budget, Runner
+    from jaxcnn.devcheck.runner import Runner
 
-    budget = Budget(args.budget_s)
     if args.dry_run and conv.requested() == conv.AUTO:
         conv.set_override("xla")  # no plan timing in a dry run
     import torch
