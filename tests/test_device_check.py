@@ -82,7 +82,8 @@ def test_dry_run_reports_every_section(tmp_path):
         assert row["jax_over_torch_train"] > 0
 
     lengths = sections["steps_per_call"]["result"]["rows"]["lenet"]["by_length"]
-    assert set(lengths) == {"1", "8"} and all(v["steps_per_s"] > 0 for v in lengths.values())
+    assert set(lengths) == {"1", "8"}
+    assert all(v["steps_per_s"] > 0 and v["infer_images_per_s"] > 0 for v in lengths.values())
 
     seeds = sections["multiseed"]["result"]
     assert seeds["sequential_s"] > 0 and seeds["vmap"]["vmap_speedup"] > 0

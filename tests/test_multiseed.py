@@ -112,3 +112,26 @@ def test_stack_states_needs_models_and_create_train_state_is_refused():
         engine.create_train_state(model)
     with pytest.raises(ValueError, match="mapping"):
         _engine(MultiSeedEngine, model, mapping="pmap")
+
+
+@pytest.mark.parametrize("per_call", [3, 32])
+def test_evaluation_runs_several_batches_per_dispatch_with_the_same_outputs(data, per_call):
+    """With ``steps_per_call`` > 1 (the default on a GPU), evaluation runs up to that many full
+    batches per dispatch (lax.map) and the partial last one alone: the outputs are those of one
+    batch per dispatch, for one model and for stacked seeds (7 batches of 25 and one of 22)."""
+    images, labels = data
+    models = [create_model("lenet", seed=s, **OPTIONS) for s in SEEDS]
+    one, chunked = (_engine(Engine, models[0], steps_per_call=k) for k in (1, per_call))
+    state = one.create_train_state(models[0])
+    expected = one.predict(state, images, batch_size=25)
+    got = chunked.predict(state, images, batch_size=25)
+    assert got.shape == expected.shape == (N, 10)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    multi_one, multi_chunked = (_engine(MultiSeedEngine, models[0], steps_per_call=k,
+                                        mapping="vmap") for k in (1, per_call))
+    stacked = multi_one.stack_states(models)
+    expected = multi_one.evaluate(stacked, images, labels, batch_size=25)
+    got = multi_chunked.evaluate(stacked, images, labels, batch_size=25)
+    assert got["outputs"].shape == (len(SEEDS), N, 10)
+    np.testing.assert_allclose(got["outputs"], expected["outputs"], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(got["accuracy"], expected["accuracy"])

@@ -6,6 +6,8 @@ import json
 
 
 def _fmt(value) -> str:
+    if isinstance(value, float) and abs(value) >= 1000:
+        return f"{value:,.0f}"
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
     return str(value)
@@ -49,9 +51,22 @@ def _throughput(result: dict) -> list[str]:
 def _steps(result: dict) -> list[str]:
     lines = []
     for arch, row in result["rows"].items():
-        cells = ", ".join(f"{k}: {_fmt(v['steps_per_s'])} steps/s" if isinstance(v, dict)
+        cells = ", ".join(f"{k}: {_fmt(v['steps_per_s'])} steps/s, inference "
+                          f"{_fmt(v['infer_images_per_s'])} img/s" if isinstance(v, dict)
                           else f"{k}: {v}" for k, v in row["by_length"].items())
         lines.append(f"- {arch} (batch {row['batch_size']}, {row['steps']} steps): {cells}")
+    return lines
+
+
+def _seeds(result: dict) -> list[str]:
+    lines = [f"- {result['vmap']['seeds']} seeds of {result['vmap']['arch']}, "
+             f"{result['vmap']['steps']} steps each; one after the other: "
+             f"{_fmt(result['sequential_s'])} s"]
+    for mapping in ("vmap", "map", "unroll"):
+        row = result.get(mapping)
+        lines.append(f"- {mapping}: " + (f"{_fmt(row[f'{mapping}_s'])} s, speed-up "
+                                         f"{_fmt(row[f'{mapping}_speedup'])}x"
+                                         if isinstance(row, dict) else str(row)))
     return lines
 
 
@@ -61,7 +76,8 @@ def render(report: dict) -> str:
     lines = ["# Device check", "", f"- command: `{meta.get('command')}`",
              f"- mode: {meta.get('mode')}; budget {meta.get('budget_s')} s; elapsed "
              f"{_fmt(meta.get('elapsed_s', 0.0))} s", ""]
-    tables = {"parity": _parity, "throughput": _throughput, "steps_per_call": _steps}
+    tables = {"parity": _parity, "throughput": _throughput, "steps_per_call": _steps,
+              "multiseed": _seeds}
     for name, entry in report["sections"].items():
         lines += [f"## {name}", "", f"status: {entry['status']}"
                   + (f" ({_fmt(entry['seconds'])} s)" if "seconds" in entry else ""), ""]

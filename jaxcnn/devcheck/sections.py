@@ -30,6 +30,7 @@ from jaxcnn.options import ARCHITECTURES
 from jaxcnn.recipes import get_recipe
 from jaxcnn.registry import create_model
 from jaxcnn.run import load_data, make_trainer, package_versions, run_training
+from jaxcnn.training import EVAL_BATCH
 
 PACKAGES = ("jax", "jaxlib", "jax-cuda13-plugin", "jax-cuda13-pjrt", "jax-cuda12-plugin",
             "jax-cuda12-pjrt", "flax", "optax", "orbax-checkpoint", "numpy", "torch",
@@ -366,26 +367,29 @@ def throughput(ctx: Context) -> dict:
 
 
 # -- steps per dispatch --------------------------------------------------------------------------
-def _two_passes(engine: Engine, state, images, labels, batches) -> tuple[float, float]:
-    """Seconds of a first pass over ``batches`` (compiling) and of a second one."""
+def _two_passes(engine: Engine, state, images, labels, batches) -> tuple[float, float, object]:
+    """Seconds of a first pass over ``batches`` (compiling) and of a second one; the state."""
     times = []
     for _ in range(2):
         start = time.perf_counter()
         state, _ = engine.train_epoch(state, images, labels, batches, epoch=1, progress=False)
         jax.block_until_ready(state)
         times.append(time.perf_counter() - start)
-    return times[0], times[1]
+    return times[0], times[1], state
 
 
 def steps_per_call(ctx: Context) -> dict:
     """Training throughput of the engine at each scan length (steps per dispatch), on
-    ``chunk_steps`` full batches of each architecture's recipe batch size."""
+    ``chunk_steps`` full batches of each architecture's recipe batch size, and its inference
+    throughput on the test set (batch 1000), which runs as many batches per dispatch."""
     setting = precision.apply(precision.DEFAULT)
     rows = {}
     for arch in ctx.sizes.steps_archs:
         recipe = get_recipe(arch)
         n = ctx.sizes.chunk_steps * recipe.batch_size
         train, _ = load_data(recipe, data_dir=ctx.data_dir, subset=n)
+        test = _first(load_data(recipe, data_dir=ctx.data_dir)[1], ctx.sizes.test_images)
+        test_images = jnp.asarray(preprocess(test.images, recipe.normalization))
         images = jnp.asarray(preprocess(train.images, recipe.normalization))
         labels = jnp.asarray(train.labels)
         batches = batch_indices(len(train), recipe.batch_size, seed=0, epoch=0)
@@ -398,10 +402,16 @@ def steps_per_call(ctx: Context) -> dict:
                 continue
             model = create_model(arch, seed=0, **recipe.model_options)
             engine = Engine(model, tx, loss, steps_per_call=k)
-            first, seconds = _two_passes(engine, engine.create_train_state(model), images,
-                                         labels, batches)
+            first, seconds, state = _two_passes(engine, engine.create_train_state(model),
+                                                images, labels, batches)
+            eval_batch = min(EVAL_BATCH, len(test) // 4 or 1)  # several batches, even dry
+            engine.predict(state, test_images, eval_batch)  # compiles
+            infer = _time(lambda: engine.predict(state, test_images, eval_batch),  # noqa: B023
+                          lambda _: None)
             row[str(k)] = {"images_per_s": len(train) / seconds,
-                           "steps_per_s": len(batches) / seconds, "first_pass_s": first}
+                           "steps_per_s": len(batches) / seconds, "first_pass_s": first,
+                           "infer_images_per_s": len(test) / infer,
+                           "eval_batch": eval_batch}
         rows[arch] = {"batch_size": recipe.batch_size, "steps": len(batches), "by_length": row}
         ctx.log(f"steps per call {arch}: " + ", ".join(
             f"{k}: {v['steps_per_s']:.0f} steps/s" if isinstance(v, dict) else f"{k}: {v}"
