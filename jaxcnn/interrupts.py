@@ -1,9 +1,10 @@
 """Ctrl-C and SIGTERM as exceptions the scripts turn into one line and an exit status.
 
-:func:`handle_sigterm` makes SIGTERM raise :class:`Terminated` (a ``KeyboardInterrupt``, so one
-``except KeyboardInterrupt`` covers both); :func:`exit_status` is 130 for SIGINT, 143 for
-SIGTERM. Inside :func:`deferred` both signals wait until the block ends: a checkpoint write
-interrupted half-way would leave tensorstore's threads to abort the process (SIGABRT).
+:func:`handle_signals` makes Ctrl-C raise ``KeyboardInterrupt`` and SIGTERM
+:class:`Terminated` (a ``KeyboardInterrupt``, so one ``except KeyboardInterrupt`` covers both);
+:func:`exit_status` is 130 for SIGINT, 143 for SIGTERM. Inside :func:`deferred` both signals
+wait until the block ends: a checkpoint write interrupted half-way would leave tensorstore's
+threads to abort the process (SIGABRT).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ def _raise(signum: int, _frame) -> None:
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
-def handle_sigterm() -> None:
-    """Make SIGTERM raise :class:`Terminated` in the main thread."""
+def handle_signals() -> None:
+    """Make SIGINT raise ``KeyboardInterrupt`` and SIGTERM :class:`Terminated`."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise)
 
 

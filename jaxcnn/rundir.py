@@ -161,27 +161,30 @@ def check_history(run_dir: Path, rows: list[dict], epoch: int) -> list[dict]:
     later epochs, written before a checkpoint that was not completed or was set aside, are left
     out. :class:`RunFileError` if an epoch up to ``epoch`` has no row or several: the message
     names them and the checkpoint the rows do match."""
-    kept = [row for row in rows if row["epoch"] <= epoch]
+    def rows_until(last: int) -> list[dict]:
+        return [row for row in rows if row["epoch"] <= last]
+
+    kept = rows_until(epoch)
     epochs = [row["epoch"] for row in kept]
-    missing = [e for e in range(1, epoch + 1) if e not in epochs]
-    extra = sorted({e for e in epochs if epochs.count(e) > 1 or not 1 <= e})
     if epochs == list(range(1, epoch + 1)):
         return kept
-    matching = 0
-    while matching < epoch and epochs[matching:matching + 1] == [matching + 1]:
-        matching += 1
+    missing = [e for e in range(1, epoch + 1) if e not in epochs]
+    extra = sorted({e for e in epochs if epochs.count(e) > 1 or e < 1})
     problems = ([f"no row for epoch{'s' if len(missing) > 1 else ''} "
                  f"{', '.join(map(str, missing))}"] if missing else [])
     problems += ([f"more than one row for epoch{'s' if len(extra) > 1 else ''} "
                   f"{', '.join(map(str, extra))}"] if extra else [])
     problems += [] if missing or extra else ["its rows are out of order"]
+    matching = [k for k in range(epoch - 1, -1, -1)
+                if [row["epoch"] for row in rows_until(k)] == list(range(1, k + 1))]
+    other = (f", or continue from the checkpoint its rows match with `--resume {run_dir} "
+             f"--resume-from {matching[0]}` (later checkpoints move to checkpoints.superseded/)"
+             if matching else "")
     raise RunFileError(
         run_dir / METRICS,
         f"does not match the checkpoint of epoch {epoch} ({'; '.join(problems)}): it must hold "
         f"one row per epoch, 1 to {epoch}, in order",
-        f"restore it from a copy or repair it, or continue from the checkpoint its rows match "
-        f"with `--resume {run_dir} --resume-from {matching}` (later checkpoints move to "
-        f"checkpoints.superseded/)")
+        f"restore it from a copy or repair it{other}")
 
 
 def write_metrics(run_dir: Path, rows: list[dict]) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from jaxcnn import cachedir, rundir, runlock
 from jaxcnn.data import DataError, load, preprocess
+from jaxcnn.recipes import Recipe
 from jaxcnn.report import (
     confusion_matrix,
     load_model,
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def evaluate_run(parser: argparse.ArgumentParser, args: argparse.Namespace, config: dict,
-                 history: list[dict], state_dict: Mapping, recipe) -> int:
+                 history: list[dict], state_dict: Mapping, recipe: Recipe) -> int:
     """Evaluate the loaded run and print (and with --index/--report, write) the results."""
     framework = config.get("framework", "jax")
     data_dir = args.data_dir or config.get("data", {}).get("data_dir")

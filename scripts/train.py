@@ -16,9 +16,20 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
+
+
+def _stopped_during_start_up(signum: int, _frame) -> None:
+    print("\ninterrupted during start-up; nothing was written", file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
+if __name__ == "__main__":  # Ctrl-C or SIGTERM while the libraries load: one line
+    for _signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_signal, _stopped_during_start_up)
 
 from jaxcnn import allocator, cachedir, conv, interrupts, rundir, runlock
 from jaxcnn.checkpoints import CheckpointError, EpochCheckpoints
@@ -214,7 +225,7 @@ def torch_available() -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    interrupts.handle_sigterm()
+    interrupts.handle_signals()
     run_dir, lock = None, None
     try:
         compilation_cache = cachedir.enable_compilation_cache()
