@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,9 @@ class DiskFull(OSError):
                                        f"({_size(free)} free{need}); free some space there")
         self.path = path
 
+    def __str__(self) -> str:
+        return self.strerror
+
 
 def is_disk_full(err: BaseException) -> bool:
     """Whether ``err`` (or an exception it was raised from) reports a full disk."""
@@ -43,7 +47,10 @@ def is_disk_full(err: BaseException) -> bool:
 
 @contextlib.contextmanager
 def writing(path: Path, needed: int | None = None) -> Iterator[None]:
-    """Turn a full disk while writing ``path`` into :class:`DiskFull`."""
+    """Turn a full disk while writing ``path`` into :class:`DiskFull`; the tracebacks orbax's
+    writer threads log for it (on the ``absl`` logger) are dropped, the error being raised."""
+    quiet = _DiskFullRecords()
+    logging.getLogger("absl").addFilter(quiet)
     try:
         yield
     except DiskFull:
@@ -52,6 +59,13 @@ def writing(path: Path, needed: int | None = None) -> Iterator[None]:
         if is_disk_full(err):
             raise DiskFull(path, needed) from None
         raise
+    finally:
+        logging.getLogger("absl").removeFilter(quiet)
+
+
+class _DiskFullRecords(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(message in record.getMessage() for message in _MESSAGES)
 
 
 def free_bytes(path: Path) -> int:
