@@ -58,6 +58,7 @@ class EpochCheckpoints:
         """Write epoch ``epoch``'s checkpoint and wait until it is complete on disk."""
         meta = {**meta, "epoch": epoch, DIGEST: digest.array_digests(state)}
         with interrupts.deferred(), writing(self.path(epoch), digest.total_bytes(state)):
+            _hide_late_read_errors(self.directory)  # a failed write (a full disk) has them too
             self._manager.save(epoch, args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
             self._manager.wait_until_finished()
@@ -120,11 +121,12 @@ _RESTORED: set[str] = set()  # checkpoint folders whose late read errors are kep
 
 
 def _hide_late_read_errors(directory: Path) -> None:
-    """Keep stderr clean around a failed restore of a checkpoint in ``directory``; the failure
-    itself is reported as a :class:`CheckpointError`. When one read of a damaged checkpoint
-    fails, tensorstore finishes the others after orbax has closed its asyncio loop: their
-    callbacks print "unraisable" ``RuntimeError: Event loop is closed`` tracebacks, and their
-    tasks' errors are logged as "Task exception was never retrieved" with a traceback."""
+    """Keep stderr clean around a failed restore or save of a checkpoint in ``directory``; the
+    failure itself is reported (:class:`CheckpointError`, :class:`jaxcnn.diskfull.DiskFull`).
+    When one read of a damaged checkpoint (or one write to a full disk) fails, tensorstore
+    finishes the others after orbax has closed its asyncio loop: their callbacks print
+    "unraisable" ``RuntimeError: Event loop is closed`` tracebacks, and their tasks' errors are
+    logged as "Task exception was never retrieved" with a traceback."""
     _RESTORED.add(str(directory))
     if not getattr(sys.unraisablehook, "hides_late_read_errors", False):
         previous = sys.unraisablehook
