@@ -4,9 +4,13 @@ A checkpoint holds two items: ``state``, a nested dict of numpy arrays (whatever
 needs to resume exactly: weights, optimizer state, RNG state), and ``meta``, a small JSON dict
 (epoch, global step, framework). Saves are synchronous and atomic (orbax writes a temporary
 folder and renames it when complete), so a process killed mid-save leaves the previous epoch's
-checkpoint as the latest complete one.
+checkpoint as the latest complete one. Ctrl-C and SIGTERM wait until a save has finished
+(:func:`jaxcnn.interrupts.deferred`); a full disk is a :class:`jaxcnn.diskfull.DiskFull`.
 
-A checkpoint whose files were damaged afterwards is a :class:`CheckpointError` when restored;
+``meta`` also records the SHA-256 of every array of ``state`` (:mod:`jaxcnn.digest`), written in
+the same atomic step. A checkpoint whose files were damaged afterwards (unreadable, or read
+with other bytes than were saved, or holding NaN/infinite values) is a :class:`CheckpointError`
+when restored;
 :meth:`EpochCheckpoints.set_aside` moves it out of ``checkpoints/`` (see :mod:`jaxcnn.resume`).
 """
 
@@ -20,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import orbax.checkpoint as ocp
+
+from jaxcnn import digest, interrupts
+from jaxcnn.diskfull import writing
 
 NestedArrays = dict[str, "np.ndarray | NestedArrays"]
 
@@ -49,9 +56,12 @@ class EpochCheckpoints:
 
     def save(self, epoch: int, state: NestedArrays, meta: dict) -> None:
         """Write epoch ``epoch``'s checkpoint and wait until it is complete on disk."""
-        self._manager.save(epoch, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave({**meta, "epoch": epoch})))
-        self._manager.wait_until_finished()
+        meta = {**meta, "epoch": epoch, DIGEST: digest.array_digests(state)}
+        with interrupts.deferred(), writing(self.path(epoch), digest.total_bytes(state)):
+            _hide_late_read_errors(self.directory)  # a failed write (a full disk) has them too
+            self._manager.save(epoch, args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+            self._manager.wait_until_finished()
 
     def path(self, epoch: int) -> Path:
         """The folder of epoch ``epoch``'s checkpoint."""
@@ -62,12 +72,22 @@ class EpochCheckpoints:
         :class:`CheckpointError` naming the folder and the reason if it cannot be read whole."""
         _hide_late_read_errors(self.directory)
         try:
-            restored = self._manager.restore(epoch, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
-            return restored["state"], dict(restored["meta"])
+            with interrupts.deferred():
+                restored = self._manager.restore(epoch, args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
         except Exception as err:  # orbax and tensorstore raise many types for damaged files
             raise CheckpointError(f"{self.path(epoch)} cannot be read whole ({_reason(err)})"
                                   ) from err
+        state, meta = restored["state"], dict(restored["meta"])
+        recorded = meta.pop(DIGEST, None)  # None: written before digests were recorded
+        if recorded is not None and (changed := digest.changed(state, recorded)):
+            raise CheckpointError(
+                f"{self.path(epoch)} does not hold the bytes it was saved with (SHA-256 "
+                f"mismatch in {digest.summarize(changed)})")
+        if bad := digest.nonfinite(state):
+            raise CheckpointError(f"{self.path(epoch)} holds NaN or infinite values (in "
+                                  f"{digest.summarize(bad)})")
+        return state, meta
 
     def set_aside(self, epoch: int, folder: str) -> Path:
         """Move epoch ``epoch``'s checkpoint to ``<run>/<folder>/<epoch>`` (``-2``, ``-3``, ...
@@ -86,6 +106,9 @@ class EpochCheckpoints:
         self._manager.close()
 
 
+DIGEST = "sha256"  # meta's key of the state's array digests
+
+
 def _reason(err: Exception, limit: int = 300) -> str:
     """The first line of ``err``'s message with its type, without tensorstore's spec dump."""
     text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
@@ -98,11 +121,12 @@ _RESTORED: set[str] = set()  # checkpoint folders whose late read errors are kep
 
 
 def _hide_late_read_errors(directory: Path) -> None:
-    """Keep stderr clean around a failed restore of a checkpoint in ``directory``; the failure
-    itself is reported as a :class:`CheckpointError`. When one read of a damaged checkpoint
-    fails, tensorstore finishes the others after orbax has closed its asyncio loop: their
-    callbacks print "unraisable" ``RuntimeError: Event loop is closed`` tracebacks, and their
-    tasks' errors are logged as "Task exception was never retrieved" with a traceback."""
+    """Keep stderr clean around a failed restore or save of a checkpoint in ``directory``; the
+    failure itself is reported (:class:`CheckpointError`, :class:`jaxcnn.diskfull.DiskFull`).
+    When one read of a damaged checkpoint (or one write to a full disk) fails, tensorstore
+    finishes the others after orbax has closed its asyncio loop: their callbacks print
+    "unraisable" ``RuntimeError: Event loop is closed`` tracebacks, and their tasks' errors are
+    logged as "Task exception was never retrieved" with a traceback."""
     _RESTORED.add(str(directory))
     if not getattr(sys.unraisablehook, "hides_late_read_errors", False):
         previous = sys.unraisablehook

@@ -316,7 +316,7 @@ def _raise_if_diverged(metrics: dict[str, jax.Array], epoch: int) -> None:
     if bad >= 0:
         raise TrainingDiverged(
             f"the training loss became NaN or infinite at epoch {epoch}, global step {bad}; "
-            "lower the learning rate (--lr) or check the data. The last good checkpoint is kept."
+            "lower the learning rate (--lr) or check the data"
         )
 
 

@@ -189,6 +189,20 @@ def _pct(x: float) -> str:
     return "—" if math.isnan(x) else f"{100 * x:.2f}"
 
 
+def _interval(d: dict) -> str:
+    """A difference's 95% CI in pp, or why there is none (one seed gives no spread)."""
+    if math.isnan(d["ci_low"]):
+        return f"none ({NO_INTERVAL})"
+    return f"[{100 * d['ci_low']:+.2f}, {100 * d['ci_high']:+.2f}]"
+
+
+def _p(p: float) -> str:
+    return "—" if math.isnan(p) else f"{p:.3g}"
+
+
+NO_INTERVAL = "needs 2 or more seeds"
+
+
 def markdown_tables(cells: list[dict], diffs: list[dict]) -> str:
     """The per-cell table and the max − avg table, in Markdown (accuracies in %)."""
     lines = [f"| data set | arch | epochs × images | pool | n | mean acc % | ± std | 95% CI | "
@@ -203,8 +217,7 @@ def markdown_tables(cells: list[dict], diffs: list[dict]) -> str:
               "| --- | --- | ---: | --- | ---: | ---: |"]
     for d in diffs:
         lines.append(f"| {d['dataset']} | {d['variant']} | {100 * d['mean_diff']:+.2f} | "
-                     f"[{100 * d['ci_low']:+.2f}, {100 * d['ci_high']:+.2f}] | "
-                     f"{d['p_paired']:.3g} | {d['p_welch']:.3g} |")
+                     f"{_interval(d)} | {_p(d['p_paired'])} | {_p(d['p_welch'])} |")
     return "\n".join(lines)
 
 
@@ -241,6 +254,12 @@ def verdict(diffs: list[dict], alpha: float = 0.05, untrained: Sequence[tuple] =
              "each cannot separate the pooling from the luck of the initial weights and the "
              "batch order; here every cell has several seeds."]
     for d in padded:
+        if math.isnan(d["p_paired"]):
+            lines.append(f"- {d['dataset']}, notebook loss: max − avg = "
+                         f"{100 * d['mean_diff']:+.2f} pp from one seed: no interval and no "
+                         f"test can be estimated (a paired t-test {NO_INTERVAL}), so this says "
+                         "nothing about which pooling is better.")
+            continue
         sig = d["p_paired"] < alpha
         better = "max" if d["mean_diff"] > 0 else "avg"
         lines.append(
@@ -250,13 +269,18 @@ def verdict(diffs: list[dict], alpha: float = 0.05, untrained: Sequence[tuple] =
             + (f"{better} pooling is significantly better at the 5% level."
                if sig else "no significant difference at the 5% level."))
     significant = [d for d in diffs if d["p_paired"] < alpha]
-    lines.append(f"- Over all {len(diffs)} architecture × data set comparisons, "
-                 f"{len(significant)} are significant at 5% (uncorrected; with "
-                 f"{len(diffs)} tests about {alpha * len(diffs):.1f} false positives are "
-                 "expected by chance)"
-                 + (": " + ", ".join(f"{d['variant']} on {d['dataset']} "
-                                     f"({'max' if d['mean_diff'] > 0 else 'avg'} better)"
-                                     for d in significant) if significant else "") + ".")
+    if diffs and all(math.isnan(d["p_paired"]) for d in diffs):
+        lines.append(f"- No comparison can be tested with one seed per cell ({NO_INTERVAL}; "
+                     "use --seeds 2 or more).")
+        diffs = []
+    if diffs:
+        lines.append(f"- Over all {len(diffs)} architecture × data set comparisons, "
+                     f"{len(significant)} are significant at 5% (uncorrected; with "
+                     f"{len(diffs)} tests about {alpha * len(diffs):.1f} false positives are "
+                     "expected by chance)"
+                     + (": " + ", ".join(f"{d['variant']} on {d['dataset']} "
+                                         f"({'max' if d['mean_diff'] > 0 else 'avg'} better)"
+                                         for d in significant) if significant else "") + ".")
     if untrained:
         lines.append("- Not trained enough to compare (every pooling's mean below 20 %, chance "
                      "is 10 %): " + ", ".join(f"{v} on {d}" for d, v in untrained)

@@ -5,7 +5,8 @@ the order ``jaxcnn.data.batch_indices(n, batch_size, seed=recipe.seed, epoch=e -
 frameworks (the 0-based epoch index, as :mod:`jaxcnn.parity` uses it). After each epoch the
 run appends its metrics row, then saves its checkpoint; resuming restores the latest complete
 checkpoint that can be read whole (:mod:`jaxcnn.resume`) and drops any metrics row written after
-it, so an interrupted run resumed ends exactly where the same run uninterrupted would.
+it, so an interrupted run resumed ends exactly where the same run uninterrupted would; the rows
+up to that checkpoint must be there, one per epoch (:func:`jaxcnn.rundir.check_history`).
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def run_training(trainer: Trainer, recipe: Recipe, run_dir: Path, *, train_size:
         if start.epoch:
             load_start(trainer, start, checkpoints)
     done = start.epoch
-    history = [row for row in rundir.read_metrics(run_dir) if row["epoch"] <= done]
+    history = rundir.check_history(run_dir, rundir.read_metrics(run_dir), done)
     rundir.write_metrics(run_dir, history)
     if done:
         log(f"resumed from {checkpoints.path(done)} "
@@ -143,7 +144,7 @@ def run_training(trainer: Trainer, recipe: Recipe, run_dir: Path, *, train_size:
         for epoch in range(done + 1, recipe.epochs + 1):
             row, evaluation = _train_epoch(trainer, recipe, epoch, train_size, progress)
             log(format_row(row, recipe.epochs))
-            rundir.append_metrics(run_dir, row)
+            rundir.write_metrics(run_dir, [*history, row])
             checkpoints.save(epoch, trainer.checkpoint_state(),
                              {"global_step": trainer.global_step, "framework": trainer.framework})
             history.append(row)

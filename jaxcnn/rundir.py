@@ -2,7 +2,10 @@
 
 Checkpoints live beside them in ``checkpoints/`` (:mod:`jaxcnn.checkpoints`); the report and
 its PNGs are written by :mod:`jaxcnn.report`. The readers raise :class:`RunFileError`, whose
-message names the file, says what is wrong with it and what to do.
+message names the file, says what is wrong with it and what to do. Every file is replaced
+atomically (a killed process leaves the old file or the new one); a full disk is a
+:class:`jaxcnn.diskfull.DiskFull`. ``model.safetensors`` records the SHA-256 of its tensors in
+its header metadata (:func:`jaxcnn.digest.tensors_digest`), checked when it is read.
 """
 
 from __future__ import annotations
@@ -12,13 +15,17 @@ import os
 from pathlib import Path
 
 import numpy as np
+import safetensors
 import safetensors.numpy
 
+from jaxcnn import digest
+from jaxcnn.diskfull import writing
 from jaxcnn.recipes import Recipe
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 WEIGHTS = "model.safetensors"
+WEIGHTS_DIGEST = "sha256"  # the key of the tensors' digest in model.safetensors' metadata
 METRIC_FIELDS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 # What to do about a damaged file, by name ({run} is the run directory).
 REMEDIES = {
@@ -41,11 +48,21 @@ class RunFileError(ValueError):
         self.path = path
 
 
+def _replace(path: Path, write, needed: int | None = None) -> None:
+    """``write(partial_path)``, then rename the partial file over ``path`` (atomic); a failed
+    write removes the partial file and leaves ``path`` as it was."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with writing(path, needed):
+            write(partial)
+            os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def _replace_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (a killed process leaves the old file or the new)."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    _replace(path, lambda partial: partial.write_text(text), len(text.encode()))
 
 
 def write_config(run_dir: Path, config: dict) -> None:
@@ -101,9 +118,17 @@ def read_weights(run_dir: Path) -> dict[str, np.ndarray]:
         raise RunFileError(path, "is missing: the run may be incomplete or still running "
                                  "(it is written at its end)")
     try:
-        return safetensors.numpy.load_file(os.fspath(path))
+        tensors = safetensors.numpy.load_file(os.fspath(path))
+        with safetensors.safe_open(os.fspath(path), "numpy") as f:
+            recorded = (f.metadata() or {}).get(WEIGHTS_DIGEST)
     except Exception as err:  # safetensors raises its own error types
         raise RunFileError(path, f"cannot be read as safetensors ({_reason(err)})") from err
+    if recorded is not None and recorded != digest.tensors_digest(tensors):
+        raise RunFileError(path, "does not hold the bytes it was saved with (the SHA-256 "
+                                 "recorded in its header does not match its tensors)")
+    if bad := digest.nonfinite(tensors):
+        raise RunFileError(path, f"holds NaN or infinite values (in {digest.summarize(bad)})")
+    return tensors
 
 
 def _read_text(path: Path) -> str:
@@ -131,18 +156,48 @@ def _reason(err: Exception) -> str:
     return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
+def check_history(run_dir: Path, rows: list[dict], epoch: int) -> list[dict]:
+    """The rows of epochs 1 to ``epoch`` (those a run resumed after ``epoch`` keeps); rows of
+    later epochs, written before a checkpoint that was not completed or was set aside, are left
+    out. :class:`RunFileError` if an epoch up to ``epoch`` has no row or several: the message
+    names them and the checkpoint the rows do match."""
+    def rows_until(last: int) -> list[dict]:
+        return [row for row in rows if row["epoch"] <= last]
+
+    kept = rows_until(epoch)
+    epochs = [row["epoch"] for row in kept]
+    if epochs == list(range(1, epoch + 1)):
+        return kept
+    missing = [e for e in range(1, epoch + 1) if e not in epochs]
+    extra = sorted({e for e in epochs if epochs.count(e) > 1 or e < 1})
+    problems = ([f"no row for epoch{'s' if len(missing) > 1 else ''} "
+                 f"{', '.join(map(str, missing))}"] if missing else [])
+    problems += ([f"more than one row for epoch{'s' if len(extra) > 1 else ''} "
+                  f"{', '.join(map(str, extra))}"] if extra else [])
+    problems += [] if missing or extra else ["its rows are out of order"]
+    matching = [k for k in range(epoch - 1, -1, -1)
+                if [row["epoch"] for row in rows_until(k)] == list(range(1, k + 1))]
+    other = (f", or continue from the checkpoint its rows match with `--resume {run_dir} "
+             f"--resume-from {matching[0]}` (later checkpoints move to checkpoints.superseded/)"
+             if matching else "")
+    raise RunFileError(
+        run_dir / METRICS,
+        f"does not match the checkpoint of epoch {epoch} ({'; '.join(problems)}): it must hold "
+        f"one row per epoch, 1 to {epoch}, in order",
+        f"restore it from a copy or repair it{other}")
+
+
 def write_metrics(run_dir: Path, rows: list[dict]) -> None:
     _replace_text(run_dir / METRICS, "".join(json.dumps(row) + "\n" for row in rows))
 
 
-def append_metrics(run_dir: Path, row: dict) -> None:
-    with open(run_dir / METRICS, "a") as f:
-        f.write(json.dumps(row) + "\n")
-
-
 def write_weights(run_dir: Path, state_dict: dict[str, np.ndarray]) -> Path:
-    """Save a state_dict (PyTorch names and layouts) as ``model.safetensors``."""
+    """Save a state_dict (PyTorch names and layouts) as ``model.safetensors``, with the SHA-256
+    of its tensors in the header metadata."""
     path = run_dir / WEIGHTS
-    safetensors.numpy.save_file({k: np.ascontiguousarray(v) for k, v in state_dict.items()},
-                                os.fspath(path))
+    tensors = {k: np.ascontiguousarray(v) for k, v in state_dict.items()}
+    metadata = {WEIGHTS_DIGEST: digest.tensors_digest(tensors)}
+    _replace(path, lambda partial: safetensors.numpy.save_file(tensors, os.fspath(partial),
+                                                               metadata=metadata),
+             digest.total_bytes(tensors))
     return path

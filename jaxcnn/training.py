@@ -66,7 +66,8 @@ class JaxTrainer:
                              get_loss(recipe.loss), mesh=mesh)
         self.state = self.engine.create_train_state(model)
         image_shape = np.shape(train[0])[1:]
-        self.engine.prepare(recipe.batch_size, image_shape, train=True)
+        # batches never hold more than the data set, whatever --batch-size says
+        self.engine.prepare(min(recipe.batch_size, len(train[0])), image_shape, train=True)
         self.engine.prepare(min(EVAL_BATCH, len(test[0])), image_shape, train=False)
         self.train_x, self.train_y, self.test_x, self.test_y = self.engine.put(
             (np.asarray(train[0]), np.asarray(train[1]), np.asarray(test[0]),

@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"{', '.join(undivided)}; data-parallel training splits each batch evenly, "
                      "so choose --devices dividing every batch size or leave those out of "
                      "--archs")
+    if args.seeds < 2:
+        print("note: --seeds 1 gives no confidence interval and no test (2 or more seeds are "
+              "needed); the table shows each cell's single accuracy", file=sys.stderr)
     data = Data(data_dirs, None)
     command = shlex.join(["python", "scripts/compare_pooling.py", *sys.argv[1:]])
     start = time.perf_counter()

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxcnn import cachedir, rundir
+from jaxcnn import cachedir, rundir, runlock
 from jaxcnn.data import DataError, load, preprocess
+from jaxcnn.recipes import Recipe
 from jaxcnn.report import (
     confusion_matrix,
     load_model,
@@ -103,12 +104,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     cachedir.enable_compilation_cache()
+    lock = None
     try:
         config, history, state_dict = load_run(args.run_dir)
         recipe = rundir.read_recipe(args.run_dir, config)
-    except rundir.RunFileError as err:
+        if args.index is not None or args.report:  # writes into the run: one writer at a time
+            lock = runlock.claim_existing(args.run_dir)
+    except (rundir.RunFileError, runlock.RunDirectoryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    try:
+        return evaluate_run(parser, args, config, history, state_dict, recipe)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def evaluate_run(parser: argparse.ArgumentParser, args: argparse.Namespace, config: dict,
+                 history: list[dict], state_dict: Mapping, recipe: Recipe) -> int:
+    """Evaluate the loaded run and print (and with --index/--report, write) the results."""
     framework = config.get("framework", "jax")
     data_dir = args.data_dir or config.get("data", {}).get("data_dir")
     try:

@@ -5,20 +5,33 @@
     python scripts/train.py --resume runs/lenet-jax-20250101-120000 --epochs 20
     python scripts/train.py --resume runs/lenet-jax-20250101-120000 --resume-from 3
 
-Exit codes: 0 done, 2 bad arguments, data (``jaxcnn.data.DataError``) or run files (a damaged
-config.json, metrics.jsonl or checkpoint, named in the message), 3 training diverged (the last
-good checkpoint is kept), 130 interrupted (resume with ``--resume``).
+Exit codes: 0 done, 2 bad arguments, data (``jaxcnn.data.DataError``), run files (a damaged
+config.json, metrics.jsonl or checkpoint, named in the message), a run directory that is not
+ours, in use by another process or on a full disk; 3 training diverged (the checkpoints of the
+epochs before are kept), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM): resume with
+``--resume``.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
 
-from jaxcnn import allocator, cachedir, conv, precision, rundir
+
+def _stopped_during_start_up(signum: int, _frame) -> None:
+    print("\ninterrupted during start-up; nothing was written", file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
+if __name__ == "__main__":  # Ctrl-C or SIGTERM while the libraries load: one line
+    for _signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_signal, _stopped_during_start_up)
+
+from jaxcnn import allocator, cachedir, conv, interrupts, precision, rundir, runlock
 from jaxcnn.checkpoints import CheckpointError, EpochCheckpoints
 from jaxcnn.cli import (
     momentum_float,
@@ -29,6 +42,7 @@ from jaxcnn.cli import (
 )
 from jaxcnn.conv import AUTO, PLANS
 from jaxcnn.data import SPECS, DataError
+from jaxcnn.diskfull import DiskFull, is_disk_full
 from jaxcnn.engine import TrainingDiverged, check_batch_size, make_mesh
 from jaxcnn.losses import LOSSES
 from jaxcnn.optim import OPTIMIZERS
@@ -64,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="notebook recipes (the defaults per --arch):\n" + recipe_table() + "\n\n"
                "padded's recipe keeps notebook 000's quirk (nll_loss on softmax probabilities);"
                " --loss log_nll is the corrected loss.\n"
-               "exit codes: 0 done, 2 bad arguments, data or run files, 3 training diverged "
-               "(the last good checkpoint is kept), 130 interrupted.")
+               "exit codes: 0 done, 2 bad arguments, data, run files or run directory (not "
+               "ours, in use, disk full), 3 training diverged (earlier checkpoints are kept), "
+               "130 interrupted, 143 terminated.")
     parser.add_argument("--arch", choices=ARCHITECTURES,
                         help="architecture (required unless --resume)")
     recipe = parser.add_argument_group("recipe (defaults: the architecture's notebook recipe)")
@@ -156,9 +171,6 @@ def new_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
     except ValueError as err:
         parser.error(str(err))
     run_dir = args.out or Path("runs") / f"{args.arch}-{framework}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if (run_dir / rundir.CONFIG).exists():
-        parser.error(f"{run_dir} already holds a run; continue it with --resume {run_dir} or "
-                     "choose another --out")
     config = {"recipe": recipe.to_dict(), "framework": framework,
               "data": {"data_dir": args.data_dir, "subset": args.subset},
               "command": shlex.join(sys.argv)}
@@ -218,17 +230,68 @@ def torch_available() -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    compilation_cache = cachedir.enable_compilation_cache()
-    if args.distributed:
-        import jax
-
-        jax.distributed.initialize()
-    conv.set_override(args.conv)
+    interrupts.handle_signals()
+    run_dir, lock = None, None
     try:
-        run_dir, config = resumed_run(parser, args) if args.resume else new_run(parser, args)
-    except rundir.RunFileError as err:
+        compilation_cache = cachedir.enable_compilation_cache()
+        if args.distributed:
+            import jax
+
+            jax.distributed.initialize()
+        try:
+            conv.set_override(args.conv)
+            conv.requested()  # a bad $JAXCNN_CONV, before anything loads
+        except ValueError as err:
+            parser.error(str(err))
+        if args.resume:  # one writer per run directory: locked before reading or writing it
+            if args.out is None and (args.resume / rundir.CONFIG).is_file():
+                lock = runlock.claim_existing(args.resume)
+            run_dir, config = resumed_run(parser, args)
+        else:
+            run_dir, config = new_run(parser, args)
+            lock = runlock.claim_new(run_dir, rundir.CONFIG)
+        return train_in(parser, args, run_dir, config, compilation_cache)
+    except (rundir.RunFileError, runlock.RunDirectoryError, CheckpointError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except TrainingDiverged as err:
+        print(f"error: {err}; {diverged_advice(run_dir)}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt as err:
+        print(f"\ninterrupted; {next_step(run_dir)}", file=sys.stderr)
+        return interrupts.exit_status(err)
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        full = err if isinstance(err, DiskFull) else DiskFull(Path(err.filename or run_dir))
+        print(f"error: {full}, then {next_step(run_dir)}", file=sys.stderr)
+        return 2
+    finally:
+        if lock is not None:
+            lock.release(remove_if_unused=True)
+
+
+def next_step(run_dir: Path | None) -> str:
+    """How to go on with a run stopped early."""
+    if run_dir is not None and (run_dir / rundir.CONFIG).is_file():
+        return f"continue with: python scripts/train.py --resume {run_dir}"
+    return "nothing was written; run the same command again"
+
+
+def diverged_advice(run_dir: Path) -> str:
+    """What a diverged run leaves, and how to train with another learning rate."""
+    checkpoints = EpochCheckpoints(run_dir)
+    epoch = checkpoints.latest_epoch()
+    checkpoints.close()
+    kept = (f"the checkpoints up to epoch {epoch} are kept in {checkpoints.directory}"
+            if epoch else "no epoch completed, so there is no checkpoint to continue from")
+    return (f"{kept}. --resume keeps the run's recipe: to try a lower --lr, train in a new "
+            "directory (another --out)")
+
+
+def train_in(parser: argparse.ArgumentParser, args: argparse.Namespace, run_dir: Path,
+             config: dict, compilation_cache) -> int:
+    """Load the data, choose the start, train; the run directory is locked by the caller."""
     recipe = Recipe(**config["recipe"])
     try:
         saved = (config.get("precision") or {}).get("policy") if args.precision is None else None
@@ -248,12 +311,8 @@ def main(argv: list[str] | None = None) -> int:
               "pip install -e '.[torch]'", file=sys.stderr)
         return 2
     config["devices"] = args.devices
-    try:
-        train, test = load_data(recipe, data_dir=config["data"]["data_dir"],
-                                subset=config["data"]["subset"])
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    train, test = load_data(recipe, data_dir=config["data"]["data_dir"],
+                            subset=config["data"]["subset"])
     config["data"].update(source=train.source, train_examples=len(train),
                           test_examples=len(test))
     config.update(environment(config["framework"]))
@@ -273,30 +332,19 @@ def main(argv: list[str] | None = None) -> int:
         try:
             start = choose_start(checkpoints, resume_from=args.resume_from,
                                  log=lambda message: print(message, file=sys.stderr))
+            rundir.check_history(run_dir, rundir.read_metrics(run_dir), start.epoch)
             if start.epoch:
                 load_start(trainer, start, checkpoints)
             config["resumed"][-1]["after_epoch"] = start.epoch
-        except CheckpointError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
         finally:
             checkpoints.close()
     if config["framework"] == "jax":
         config["conv"] = {"requested": conv.requested(), "choices": conv.choices(),
                           "allocator": allocator.state, "compilation_cache": compilation_cache}
         print("convolution plans: " + "; ".join(map(conv.describe, conv.choices())))
-    run_dir.mkdir(parents=True, exist_ok=True)
     rundir.write_config(run_dir, config)
-    try:
-        run_training(trainer, recipe, run_dir, train_size=len(train), test=test, config=config,
-                     progress=not args.no_progress, start=start)
-    except TrainingDiverged as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: python scripts/train.py --resume {run_dir}",
-              file=sys.stderr)
-        return 130
+    run_training(trainer, recipe, run_dir, train_size=len(train), test=test, config=config,
+                 progress=not args.no_progress, start=start)
     return 0
 
 

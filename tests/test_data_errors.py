@@ -139,6 +139,7 @@ def test_nothing_found_lists_every_place_and_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "given").mkdir()
+    (tmp_path / "env").mkdir()  # a missing one is an error of its own (test below)
     if any(Path("/usr/share/datasets/mnist").glob("*/*")):
         pytest.skip("this machine has MNIST in /usr/share/datasets/mnist")
     with pytest.raises(DataError) as info:
@@ -151,6 +152,14 @@ def test_nothing_found_lists_every_place_and_what_to_do(tmp_path, monkeypatch):
         assert f"  - {place}\n" in text, (place, text)
     for advice in ["--data-dir", "JAXCNN_DATA_DIR", "tensorflow-datasets"]:
         assert advice in text
+
+
+def test_missing_data_dir_from_the_environment_is_an_error(tmp_path, monkeypatch):
+    """$JAXCNN_DATA_DIR naming no folder was silently skipped (issue 21)."""
+    monkeypatch.setenv("JAXCNN_DATA_DIR", str(tmp_path / "typo"))
+    with pytest.raises(DataError, match=r"typo: directory missing \(given as \$JAXCNN_DATA_DIR\)"
+                       r"\. Check the path, or unset it"):
+        load("mnist", "train", source="idx")
 
 
 def test_checksum_mismatch_and_verify_false(tmp_path):

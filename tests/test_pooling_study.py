@@ -137,3 +137,17 @@ def test_seeds_still_at_chance_are_counted_and_named(tmp_path: Path) -> None:
     assert "lenet on fashion_mnist (max: 2 of 4, avg: 1 of 4)" in summary
     assert "| fashion_mnist | lenet | 1 × 3,000 | max | 4 | 29.25 | " in summary
     assert "| 2 |" in summary
+
+
+def test_one_seed_gives_no_interval_and_says_so(tmp_path: Path) -> None:
+    """``--seeds 1`` printed ``[+nan, +nan] nan`` and "no significant difference" (issue 21)."""
+    runs = [{"dataset": "mnist", "variant": "padded", "pool": p, "epochs": 1, "batch_size": 50,
+             "train_examples": 100, "seeds": [0], "seconds": 1.0, "accuracy": [accuracy]}
+            for p, accuracy in (("max", 0.9), ("avg", 0.88))]
+    write_outputs(runs, tmp_path, command="python scripts/compare_pooling.py --seeds 1",
+                  wall_seconds=60)
+    for name in ("table.md", "summary.md"):
+        text = (tmp_path / name).read_text()
+        assert "nan" not in text.lower(), (name, text)
+        assert "needs 2 or more seeds" in text, (name, text)
+        assert "no significant difference" not in text, (name, text)

@@ -241,6 +241,8 @@ def test_exploding_learning_rate_stops_cleanly(fashion, tmp_path):
     result = train("--arch", "lenet", "--lr", "1e6", "--epochs", "2", "--subset", "2000",
                    "--data-dir", fashion, "--out", str(run_dir))
     assert_diverged(result, epoch=1)
+    assert "no epoch completed, so there is no checkpoint to continue from" in result.stderr
+    assert "train in a new directory (another --out)" in result.stderr
     assert EpochCheckpoints(run_dir).epochs() == []
     assert read_rows(run_dir) == []
     assert not (run_dir / "model.safetensors").exists()
@@ -255,7 +257,9 @@ def test_divergence_keeps_the_previous_checkpoint(jax_run, tmp_path):
     config["recipe"]["lr"] = 1e6
     (run_dir / "config.json").write_text(json.dumps(config))
 
-    assert_diverged(train("--resume", str(run_dir), "--epochs", "2"), epoch=2)
+    result = train("--resume", str(run_dir), "--epochs", "2")
+    assert_diverged(result, epoch=2)
+    assert f"the checkpoints up to epoch 1 are kept in {run_dir / 'checkpoints'}" in result.stderr
     assert EpochCheckpoints(run_dir).epochs() == [1]
     assert read_rows(run_dir) == read_rows(jax_run)
     kept, original = (EpochCheckpoints(d).restore(1)[0] for d in (run_dir, jax_run))

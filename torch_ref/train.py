@@ -94,8 +94,7 @@ class TorchTrainer:
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"the training loss became NaN or infinite at epoch {epoch}, global step "
-                    f"{self._step}; lower the learning rate (--lr) or check the data. The last "
-                    "good checkpoint is kept.")
+                    f"{self._step}; lower the learning rate (--lr) or check the data")
             loss.backward()
             self.optimizer.step()
             self._step += 1

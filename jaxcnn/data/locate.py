@@ -3,7 +3,7 @@
 For ``auto``, ``idx`` and ``cifar`` the base folders are tried in this order:
 
 1. ``data_dir`` (``--data-dir``), when given; it must exist;
-2. ``$JAXCNN_DATA_DIR``, when set;
+2. ``$JAXCNN_DATA_DIR``, when set; it must exist;
 3. ``./data`` (relative to the current directory);
 4. ``~/.cache/jaxcnn``;
 5. ``/usr/share/datasets/<name with dashes>`` (Debian's ``dataset-fashion-mnist`` puts
@@ -53,6 +53,9 @@ def find_directory(
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise DataError(f"{data_dir}: directory missing (given as data_dir / --data-dir). "
                         "Check the path, or leave it out to search the usual places.")
+    if os.environ.get(ENV_VAR) and not Path(os.environ[ENV_VAR]).expanduser().is_dir():
+        raise DataError(f"{os.environ[ENV_VAR]}: directory missing (given as ${ENV_VAR}). "
+                        "Check the path, or unset it to search the usual places.")
     searched = []
     for base in base_dirs(spec, data_dir):
         for directory in candidate_dirs(spec, base):
