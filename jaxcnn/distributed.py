@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import sys
 import threading
 import zlib
@@ -145,6 +146,7 @@ def _stop(message: str, status: int = PEER_FAILED) -> None:
 def peer_failed(err: Exception) -> None:
     """End this process after a collective failed because a peer died or lost its connection."""
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    first = re.sub(r"(Error dispatching computation: )+", "", first)
     _stop(f"error: process {jax.process_index()} of {jax.process_count()}: an exchange with "
           f"the other processes failed, so a peer died or lost its connection ({first}); "
           "the run stops here, its last complete checkpoint is kept: resume it with "
