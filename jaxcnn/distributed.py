@@ -13,7 +13,7 @@ How many processes there are and which one this is comes from, in order: the fla
 Faults end in bounded time with a non-zero exit: a process that has not met all the others
 within ``join_timeout`` seconds stops with :data:`PEER_FAILED` and a message naming the
 coordinator and the count (:func:`join`); a collective whose peer died fails at once and
-:func:`peer_failed` stops the process with :data:`PEER_FAILED`; a peer that stops answering
+:func:`stop_after` stops the process with :data:`PEER_FAILED`; a peer that stops answering
 is declared dead by JAX's heartbeats after ``peer_timeout`` seconds, and JAX then ends every
 process ("Terminating process because the JAX distributed service detected fatal errors").
 """
@@ -26,6 +26,7 @@ import os
 import re
 import sys
 import threading
+import traceback
 import zlib
 from collections.abc import Callable, Mapping
 
@@ -143,14 +144,20 @@ def _stop(message: str, status: int = PEER_FAILED) -> None:
     os._exit(status)
 
 
-def peer_failed(err: Exception) -> None:
-    """End this process after a collective failed because a peer died or lost its connection."""
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    first = re.sub(r"(Error dispatching computation: )+", "", first)
-    _stop(f"error: process {jax.process_index()} of {jax.process_count()}: an exchange with "
-          f"the other processes failed, so a peer died or lost its connection ({first}); "
-          "the run stops here, its last complete checkpoint is kept: resume it with "
-          "--resume DIR and every process")
+def stop_after(err: Exception) -> None:
+    """End this process after ``err`` stopped its part of a multi-process run, at once: the
+    others are stopped by their next exchange with it. A failed exchange (a peer died or lost
+    its connection) is :data:`PEER_FAILED`; anything else is printed with its traceback, 1."""
+    text = str(err).strip()
+    first = re.sub(r"(Error dispatching computation: )+", "", text.splitlines()[0] if text else "")
+    me = f"process {jax.process_index()} of {jax.process_count()}"
+    if isinstance(err, jax.errors.JaxRuntimeError) or "Gloo" in text:
+        _stop(f"error: {me}: an exchange with the other processes failed, so a peer died or "
+              f"lost its connection ({first or type(err).__name__}); the run stops here, its "
+              "last complete checkpoint is kept: resume it with --resume DIR and every process")
+    traceback.print_exception(err)
+    _stop(f"error: {me} failed ({type(err).__name__}: {first}); the others stop at their next "
+          "exchange with it", 1)
 
 
 def is_main() -> bool:

@@ -257,10 +257,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         return train(parser, args)
-    except jax.errors.JaxRuntimeError as err:
+    except Exception as err:
         if not distributed.multi():
             raise
-        distributed.peer_failed(err)  # ends the process
+        distributed.stop_after(err)  # ends the process without waiting for the others
         raise
 
 
