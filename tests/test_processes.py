@@ -2,8 +2,9 @@
 ``scripts/train.py``: real processes on 127.0.0.1, a coordinator on a free port.
 
 Measured on this machine (lenet's recipe, one epoch of Fashion-MNIST, 938 steps): the weights of
-two processes with one CPU device each differ from one process's by at most 1.5e-8 (the
-all-reduce adds the two halves of each gradient in another order); the test bounds it at 5x.
+two processes with one CPU device each differ from one process's by at most 7.5e-9, one float32
+rounding step of a weight near 0.1 (the all-reduce adds the two halves of each gradient in
+another order); the test bounds it at 5x.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from safetensors.numpy import load_file
 from jaxcnn import convert, create_model
 
 TRAIN = REPO_ROOT / "scripts" / "train.py"
-MEASURED = 1.5e-8
+MEASURED = 7.5e-9
 
 
 def free_port() -> int:
