@@ -281,7 +281,9 @@ def prepare(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
             except ValueError as err:
                 parser.error(str(err))
     except SystemExit as stop:  # parser.error has printed the message
-        return {"status": stop.code}
+        if not distributed.multi():
+            raise
+        return {"status": stop.code}  # the other processes stop too
     except rundir.RunFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return {"status": 2}
