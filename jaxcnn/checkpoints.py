@@ -22,6 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -40,8 +41,17 @@ class EpochCheckpoints:
 
     def __init__(self, run_dir: str | os.PathLike):
         self.directory = Path(run_dir).absolute() / "checkpoints"
-        options = ocp.CheckpointManagerOptions(max_to_keep=None, create=True,
-                                               enable_async_checkpointing=False)
+        # With several JAX processes (jaxcnn.distributed) only process 0 keeps the checkpoints:
+        # the state is gathered on every host as numpy arrays, and orbax's active_processes
+        # runs the manager on that one process, without waiting for the others at its barriers
+        # (it then leaves creating the folder to us).
+        alone = {} if jax.process_count() == 1 else {
+            "multiprocessing_options": ocp.options.MultiprocessingOptions(
+                primary_host=jax.process_index(), active_processes={jax.process_index()})}
+        if alone:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        options = ocp.CheckpointManagerOptions(max_to_keep=None, create=not alone,
+                                               enable_async_checkpointing=False, **alone)
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def epochs(self) -> list[int]:

@@ -361,8 +361,10 @@ def write_outputs(results: list[dict], out: Path, *, command: str, wall_seconds:
 
 def run_study(cells: Sequence[Cell], seeds: Sequence[int], data: Data,
               training: Mapping[str, Training], *, mesh: Mesh | None = None,
-              progress: bool = True, log: Callable[[str], None] = print) -> list[dict]:
-    """Train every cell for its row's ``training[cell.variant]``; one result dict per cell."""
+              progress: bool = True, log: Callable[[str], None] = print,
+              on_result: Callable[[dict], None] | None = None) -> list[dict]:
+    """Train every cell for its row's ``training[cell.variant]``; one result dict per cell,
+    each also given to ``on_result`` as soon as it is known."""
     results = []
     for index, cell in enumerate(cells, 1):
         result = train_cell(cell, seeds, data, training[cell.variant], mesh=mesh,
@@ -372,4 +374,43 @@ def run_study(cells: Sequence[Cell], seeds: Sequence[int], data: Data,
             f"{100 * acc['mean']:.2f}% ± {100 * acc['std']:.2f} over {len(seeds)} seeds "
             f"({result['seconds']:.0f} s)")
         results.append(result)
+        if on_result is not None:
+            on_result(result)
     return results
+
+
+def merge_shards(configuration: dict, shard_results: Sequence[tuple[str, list[int], list[dict]]]
+                 ) -> list[dict]:
+    """One result per cell of ``configuration``'s grid from each shard's (name, seeds, results),
+    the seeds in order; ``ValueError`` naming a shard that lacks a cell or holds another's."""
+    cells = grid(configuration["archs"], configuration["pools"], configuration["datasets"])
+    keys = [(c.dataset, c.variant, c.pool) for c in cells]
+    merged: dict[tuple, dict] = {}
+    for name, seeds, results in shard_results:
+        found = [(r["dataset"], r["variant"], r["pool"]) for r in results]
+        extra = [k for k in found if k not in keys or found.count(k) > 1]
+        missing = [k for k in keys if k not in found]
+        if extra:
+            raise ValueError(f"{name} holds cell {' '.join(extra[0])} twice or not in its grid")
+        if missing:
+            raise ValueError(f"{name} is not finished: {len(missing)} of {len(keys)} cells "
+                             f"missing (first: {' '.join(missing[0])}); run it again with the "
+                             "same command to finish it")
+        for key, result in zip(found, results, strict=True):
+            if result["seeds"] != seeds:
+                raise ValueError(f"{name}: cell {' '.join(key)} has seeds {result['seeds']}, "
+                                 f"the shard's are {seeds}")
+            if key in merged:
+                total = merged[key]
+                total.update(seeds=total["seeds"] + result["seeds"],
+                             accuracy=total["accuracy"] + result["accuracy"],
+                             seconds=total["seconds"] + result["seconds"])
+            else:
+                merged[key] = dict(result)
+    out = []
+    for key in keys:
+        result = merged[key]
+        order = np.argsort(result["seeds"], kind="stable")
+        out.append({**result, "seeds": [result["seeds"][i] for i in order],
+                    "accuracy": [result["accuracy"][i] for i in order]})
+    return out

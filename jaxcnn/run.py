@@ -119,15 +119,21 @@ def load_start(trainer: Trainer, start: Start, checkpoints: EpochCheckpoints) ->
 
 def run_training(trainer: Trainer, recipe: Recipe, run_dir: Path, *, train_size: int,
                  test: Dataset, config: dict, progress: bool = True,
-                 log: Callable[[str], None] = print, start: Start | None = None) -> list[dict]:
+                 log: Callable[[str], None] = print, start: Start | None = None,
+                 writes: bool = True) -> list[dict]:
     """Train ``recipe`` to ``recipe.epochs`` in ``run_dir``, continuing after ``start`` (whose
     state ``trainer`` already holds; by default the newest intact checkpoint, loaded here), then
     write ``model.safetensors`` and the report. Returns the metrics rows of every epoch.
+
+    ``writes=False`` (the processes but process 0 of a multi-process run, given ``start``)
+    computes the same and writes nothing.
 
     Raises :class:`jaxcnn.engine.TrainingDiverged` on a NaN/inf loss; the diverged epoch writes
     neither metrics nor checkpoint. Raises :class:`jaxcnn.checkpoints.CheckpointError` and
     :class:`jaxcnn.rundir.RunFileError` for run files it cannot use.
     """
+    if not writes:
+        return _compute_only(trainer, recipe, train_size, start, progress)
     checkpoints = EpochCheckpoints(run_dir)
     if start is None:
         start = choose_start(checkpoints, log=log)
@@ -163,3 +169,14 @@ def run_training(trainer: Trainer, recipe: Recipe, run_dir: Path, *, train_size:
     log(f"test accuracy {100 * evaluation.accuracy:.2f}%; weights {run_dir / rundir.WEIGHTS}, "
         f"report {report}")
     return history
+
+
+def _compute_only(trainer: Trainer, recipe: Recipe, train_size: int, start: Start,
+                  progress: bool) -> list[dict]:
+    """:func:`run_training`'s computations, in the same order, writing nothing."""
+    rows = []
+    for epoch in range(start.epoch + 1, recipe.epochs + 1):
+        rows.append(_train_epoch(trainer, recipe, epoch, train_size, progress)[0])
+    if not rows:
+        trainer.evaluate()
+    return rows

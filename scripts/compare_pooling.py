@@ -10,18 +10,24 @@ DEFAULT_TRAINING; ``--help`` shows them), every test image. ``--epochs`` and ``-
 set one value for every row; ``--full`` runs the recipes' own epochs on the whole training set.
 Writes results.json, results.csv, table.md, summary.md and pooling.png to ``--out``; the
 summary names the rows still at chance level.
-Exit codes: 0 done, 2 bad arguments or data.
+``--shard K/N`` (or a SLURM job array's task) trains seeds K, K + N, ... of every cell into
+``OUT/shard-K-of-N/`` (cells.jsonl, one line per finished cell: rerun the same command to
+continue); ``--merge DIR...`` checks that the folders hold all N shards of one command, each
+finished, and writes the outputs above from them (see jaxcnn.shards).
+Exit codes: 0 done, 2 bad arguments, data, or shards that cannot be merged.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from jaxcnn import cachedir, conv
+from jaxcnn import cachedir, conv, shards
 from jaxcnn.cli import named_data_dirs, positive_int
 from jaxcnn.conv import AUTO, PLANS
 from jaxcnn.data import DataError
@@ -35,11 +41,15 @@ from jaxcnn.pooling_study import (
     Data,
     Training,
     grid,
+    merge_shards,
     near_chance,
     partly_at_chance,
     run_study,
     write_outputs,
 )
+from jaxcnn.seed_records import RecordsError, SeedRecords
+
+CELLS = "cells.jsonl"  # a shard's results, one line per finished cell
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,8 +82,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--conv", choices=(AUTO, *PLANS), default=None,
                         help="convolution plan (default auto: timed on a CPU and cached; "
                              "also $JAXCNN_CONV)")
+    parser.add_argument("--shard", type=shards.parse, metavar="K/N",
+                        help="train only shard K of N (0 <= K < N: seeds K, K + N, ...) into "
+                             "OUT/shard-K-of-N/ (default under a SLURM job array: its task)")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="DIR",
+                        help="train nothing: merge the shards in these folders (OUT/shard-*/ "
+                             "or the folders themselves) and write the outputs to OUT")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
+
+
+def merge(folders: list[Path], out: Path, command: str) -> list[dict] | None:
+    """``--merge``: every cell's results from all shards (``None`` after printing why not)."""
+    try:
+        found = shards.read_all(folders)
+        results = merge_shards(found[0][1]["configuration"], [
+            (f"shard {m['shard']}/{m['count']} ({folder})", m["seeds"],
+             SeedRecords(folder / CELLS).records) for folder, m in found])
+        before = out / "results.json"
+        if before.exists() and json.loads(before.read_text()).get("runs") != results:
+            raise shards.ShardError(f"{before} holds other results; merge into another --out")
+    except (shards.ShardError, RecordsError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
+    print(f"merged {len(found)} shards")
+    return results
 
 
 def training(args: argparse.Namespace) -> dict[str, Training]:
@@ -115,23 +148,62 @@ def main(argv: list[str] | None = None) -> int:
         print("note: --seeds 1 gives no confidence interval and no test (2 or more seeds are "
               "needed); the table shows each cell's single accuracy", file=sys.stderr)
     data = Data(data_dirs, None)
-    command = shlex.join(["python", "scripts/compare_pooling.py", *sys.argv[1:]])
+    command = shlex.join(["python", "scripts/compare_pooling.py",
+                          *(sys.argv[1:] if argv is None else argv)])
+    if args.merge:
+        results = merge(args.merge, args.out, command)
+        if results is None:
+            return 2
+        return report(results, args.out, command, sum(r["seconds"] for r in results))
+    try:
+        shard = args.shard or shards.from_environment()
+    except shards.ShardError as err:
+        parser.error(str(err))
+    seeds = list(range(args.seeds))
+    out, on_result = args.out, None
+    if shard:
+        if not shard.take(seeds):
+            parser.error(f"shard {shard} has no seeds: --seeds {args.seeds} gives fewer seeds "
+                         "than shards")
+        out = args.out / shard.name
+        configuration = {"archs": args.archs, "pools": args.pools, "datasets": args.datasets,
+                         "seeds": args.seeds, "devices": args.devices,
+                         "training": {v: dataclasses.asdict(t)
+                                      for v, t in training(args).items()}}
+        try:
+            shards.start(out, shard, configuration, shard.take(seeds))
+            done = SeedRecords(out / CELLS)
+        except (shards.ShardError, RecordsError) as err:
+            parser.error(str(err))
+        finished = {(r["dataset"], r["variant"], r["pool"]) for r in done.records}
+        cells = [c for c in cells if (c.dataset, c.variant, c.pool) not in finished]
+        seeds, on_result = shard.take(seeds), done.append
     start = time.perf_counter()
     try:
-        results = run_study(cells, list(range(args.seeds)), data, training(args), mesh=mesh,
-                            progress=not args.no_progress)
+        results = run_study(cells, seeds, data, training(args), mesh=mesh,
+                            progress=not args.no_progress, on_result=on_result)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     wall = time.perf_counter() - start
-    cells = write_outputs(results, args.out, command=command, wall_seconds=wall)["cells"]
-    print((args.out / "table.md").read_text())
+    if shard:
+        print(f"shard {shard}: {len(results)} cells trained ({len(finished)} kept) in "
+              f"{wall / 60:.1f} min, in {out / CELLS}; once all {shard.count} are done: python "
+              f"scripts/compare_pooling.py --merge {args.out} --out {args.out}")
+        return 0
+    return report(results, args.out, command, wall)
+
+
+def report(results: list[dict], out: Path, command: str, wall: float) -> int:
+    """Write the outputs of ``results`` to ``out`` and print the table and the notes."""
+    cells = write_outputs(results, out, command=command, wall_seconds=wall)["cells"]
+    print((out / "table.md").read_text())
     for dataset, variant in near_chance(cells):
         print(f"at chance: {variant} on {dataset} (every pooling's mean below 20 %)")
     for dataset, variant, counts in partly_at_chance(cells):
         print(f"partly at chance: {variant} on {dataset}, seeds below 20 %: {counts}")
-    print(f"{len(cells)} cells × {args.seeds} seeds in {wall / 60:.1f} min; "
-          f"outputs in {args.out}/ (summary.md, results.csv, results.json, pooling.png)")
+    print(f"{len(cells)} cells × {len(results[0]['seeds'])} seeds in {wall / 60:.1f} min; "
+          f"outputs in {out}/ (summary.md, results.csv, results.json, pooling.png)")
     return 0
 
 

@@ -4,6 +4,8 @@
     python scripts/seeds.py --arch padded --arch padded+log_nll --seed-range 0:10
     python scripts/seeds.py --arch lenet --seeds 3 --epochs 2 --train-subset 3000 --out /tmp/s
     python scripts/seeds.py --report-only --out runs/seeds
+    python scripts/seeds.py --arch lenet --seeds 20 --shard 0/4    # ... to --shard 3/4, anywhere
+    python scripts/seeds.py --merge runs/seeds --out runs/seeds     # the report of all 4 shards
 
 Each seed is the full recipe (all epochs, all data) unless --epochs / --train-subset shorten it;
 test accuracy and loss, train accuracy and per-class counts are recorded after every epoch. JAX
@@ -12,6 +14,11 @@ finished seed is appended to OUT/seeds.jsonl at once: rerun the same command aft
 interruption and only the missing seeds are trained. At the end (and with --report-only) the
 report covers every seed in the file: OUT/seeds.md, OUT/seeds.json, OUT/seeds-<variant>.png.
 
+--shard K/N (or a SLURM job array's task) trains seeds K, K + N, K + 2N, ... into
+OUT/shard-K-of-N/ (resumable the same way) and writes no report; --merge DIR... checks that the
+folders hold all N shards of one command, each finished, and writes OUT/seeds.jsonl and the
+report from them (see jaxcnn.shards).
+
 Exit codes: 0 done, 2 bad arguments, data or a results file with other settings, 3 training
 diverged, 130 interrupted (the finished seeds are kept; rerun to continue).
 """
@@ -19,6 +26,7 @@ diverged, 130 interrupted (the finished seeds are kept; rerun to continue).
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -26,7 +34,7 @@ from pathlib import Path
 
 import jax
 
-from jaxcnn import cachedir
+from jaxcnn import cachedir, shards
 from jaxcnn.cli import named_data_dirs, positive_int
 from jaxcnn.data import DataError
 from jaxcnn.engine import TrainingDiverged
@@ -86,8 +94,60 @@ def build_parser() -> argparse.ArgumentParser:
                         help="results file, report and plots (default runs/seeds)")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: rebuild the report from OUT/seeds.jsonl")
+    parser.add_argument("--shard", type=shards.parse, metavar="K/N",
+                        help="train only shard K of N (0 <= K < N: seeds K, K + N, ...) into "
+                             "OUT/shard-K-of-N/ (default under a SLURM job array: its task)")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="DIR",
+                        help="train nothing: merge the shards in these folders (OUT/shard-*/ "
+                             "or the folders themselves) into OUT/seeds.jsonl and the report")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
+
+
+def merge(folders: list[Path], out: Path, command: str) -> int:
+    """``--merge``: the shards' records into ``out``/seeds.jsonl and the report; exit status 2
+    with the reason if the shards are not the finished shards of one command."""
+    try:
+        found = shards.read_all(folders)
+        records = []
+        for folder, manifest in found:
+            records += finished_records(folder, manifest)
+        merged = SeedRecords(out / FILENAME)
+        if merged.records and sorted(map(json.dumps, merged.records)) != sorted(
+                map(json.dumps, records)):
+            raise shards.ShardError(f"{merged.path} already holds other records; merge into "
+                                    "another --out")
+    except (shards.ShardError, RecordsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not merged.records:
+        for record in records:
+            merged.append(record)
+    print(f"merged {len(found)} shards: {len(records)} seeds in {merged.path}")
+    print(f"report: {write_report(records, out, command=command)}")
+    return 0
+
+
+def finished_records(folder: Path, manifest: dict) -> list[dict]:
+    """The records of the shard in ``folder``: every (variant, framework) of its seeds once;
+    :class:`shards.ShardError` naming what is missing or extra."""
+    configuration = manifest["configuration"]
+    records = SeedRecords(folder / FILENAME).records
+    expected = {(v, f, s) for v in configuration["variants"]
+                for f in configuration["frameworks"] for s in manifest["seeds"]}
+    keys = [(r["variant"], r["framework"], r["seed"]) for r in records]
+    name = f"shard {manifest['shard']}/{manifest['count']} ({folder})"
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    extra = sorted(set(keys) - expected)
+    missing = sorted(expected - set(keys))
+    if repeated or extra:
+        raise shards.ShardError(f"{name} holds {'seeds twice' if repeated else 'seeds not its own'}"
+                                f": {' '.join(map(str, (repeated or extra)[0]))}")
+    if missing:
+        raise shards.ShardError(f"{name} is not finished: {len(missing)} of {len(expected)} "
+                                f"seeds missing (first: {' '.join(map(str, missing[0]))}); run "
+                                "it again with the same command to finish it")
+    return records
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--arch: {err}")
     command = shlex.join(["python", "scripts/seeds.py", *(sys.argv[1:] if argv is None
                                                            else argv)])
+    if args.merge:
+        return merge(args.merge, args.out, command)
+    try:
+        shard = args.shard or shards.from_environment()
+    except shards.ShardError as err:
+        parser.error(str(err))
     if args.report_only:
         try:
             records = SeedRecords(args.out / FILENAME).records
@@ -119,9 +185,20 @@ def main(argv: list[str] | None = None) -> int:
     seeds = args.seed_range or range(args.seeds)
     frameworks = FRAMEWORKS if args.framework == "both" else (args.framework,)
     group_size = args.group_size or (CPU_GROUP_SIZE if jax.default_backend() == "cpu" else 32)
+    out = args.out
+    if shard:
+        out = args.out / shard.name
+        configuration = {"variants": variants, "seeds": list(seeds),
+                         "frameworks": list(frameworks), "epochs": args.epochs,
+                         "train_subset": args.train_subset, "test_subset": args.test_subset}
+        try:
+            shards.start(out, shard, configuration, shard.take(seeds))
+        except shards.ShardError as err:
+            parser.error(str(err))
+        seeds = shard.take(seeds)
     start = time.perf_counter()
     try:
-        records = run_study(variants, list(seeds), frameworks, args.out, epochs=args.epochs,
+        records = run_study(variants, list(seeds), frameworks, out, epochs=args.epochs,
                             train_subset=args.train_subset, test_subset=args.test_subset,
                             group_size=group_size, mapping=args.mapping, data_dirs=data_dirs,
                             progress=not args.no_progress)
@@ -140,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(f"trained in {(time.perf_counter() - start) / 60:.1f} min; "
           f"{len(records.records)} seeds in {records.path}")
+    if shard:
+        print(f"shard {shard} done; once all {shard.count} are: python scripts/seeds.py "
+              f"--merge {args.out} --out {args.out}")
+        return 0
     print(f"report: {write_report(records.records, args.out, command=command)}")
     return 0
 

@@ -5,16 +5,20 @@
     python scripts/train.py --resume runs/lenet-jax-20250101-120000 --epochs 20
     python scripts/train.py --resume runs/lenet-jax-20250101-120000 --resume-from 3
 
+Several processes (``--coordinator HOST:PORT --num-processes N --process-id I``, see
+``jaxcnn.distributed``) train one model data-parallel over the devices of all of them.
+
 Exit codes: 0 done, 2 bad arguments, data (``jaxcnn.data.DataError``), run files (a damaged
 config.json, metrics.jsonl or checkpoint, named in the message), a run directory that is not
 ours, in use by another process or on a full disk; 3 training diverged (the checkpoints of the
-epochs before are kept), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM): resume with
-``--resume``.
+epochs before are kept), 4 another process never joined, died or lost its connection, 130
+interrupted (Ctrl-C), 143 terminated (SIGTERM): resume with ``--resume``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import signal
 import sys
@@ -31,7 +35,18 @@ if __name__ == "__main__":  # Ctrl-C or SIGTERM while the libraries load: one li
     for _signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(_signal, _stopped_during_start_up)
 
-from jaxcnn import allocator, cachedir, conv, interrupts, precision, rundir, runlock
+import jax
+
+from jaxcnn import (
+    allocator,
+    cachedir,
+    conv,
+    distributed,
+    interrupts,
+    precision,
+    rundir,
+    runlock,
+)
 from jaxcnn.checkpoints import CheckpointError, EpochCheckpoints
 from jaxcnn.cli import (
     momentum_float,
@@ -48,8 +63,9 @@ from jaxcnn.losses import LOSSES
 from jaxcnn.optim import OPTIMIZERS
 from jaxcnn.options import ARCHITECTURES, POOLS
 from jaxcnn.recipes import DATASETS, RECIPES, Recipe, get_recipe
-from jaxcnn.resume import choose_start
+from jaxcnn.resume import Start, choose_start
 from jaxcnn.run import FRAMEWORKS, environment, load_data, load_start, make_trainer, run_training
+from jaxcnn.training import Trainer
 
 # Flags that set a Recipe field of the same name.
 RECIPE_FLAGS = ("dataset", "epochs", "batch_size", "lr", "optimizer", "momentum", "loss", "seed")
@@ -80,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                " --loss log_nll is the corrected loss.\n"
                "exit codes: 0 done, 2 bad arguments, data, run files or run directory (not "
                "ours, in use, disk full), 3 training diverged (earlier checkpoints are kept), "
-               "130 interrupted, 143 terminated.")
+               "4 another process never joined or died, 130 interrupted, 143 terminated.")
     parser.add_argument("--arch", choices=ARCHITECTURES,
                         help="architecture (required unless --resume)")
     recipe = parser.add_argument_group("recipe (defaults: the architecture's notebook recipe)")
@@ -122,14 +138,31 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --resume: continue from epoch EPOCH's checkpoint instead (0: "
                           "from the initial weights); later ones move to "
                           "DIR/checkpoints.superseded/")
-    run.add_argument("--devices", type=positive_int, default=1, metavar="N",
+    run.add_argument("--devices", type=positive_int, metavar="N",
                      help="jax: train data-parallel over N devices, each batch split evenly "
-                          "(the batch size must divide by N; on CPU set "
-                          "XLA_FLAGS=--xla_force_host_platform_device_count=N)")
-    run.add_argument("--distributed", action="store_true",
-                     help="multi-host: call jax.distributed.initialize() first (settings "
-                          "detected from the cluster: SLURM, Open MPI, Cloud TPU, ...; see "
-                          "docs/pooling.md); --devices then counts the devices of all hosts")
+                          "(default 1; the batch size must divide by N; on CPU set "
+                          "XLA_FLAGS=--xla_force_host_platform_device_count=N); with several "
+                          "processes, every device of every process")
+    procs = parser.add_argument_group(
+        "several processes (jax.distributed; every process runs the same command with its own "
+        "--process-id; process 0 writes the run directory)")
+    procs.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="process 0's address and a free port (also $JAX_COORDINATOR_ADDRESS)")
+    procs.add_argument("--num-processes", type=positive_int, metavar="N",
+                       help="how many processes train together (also $JAXCNN_NUM_PROCESSES)")
+    procs.add_argument("--process-id", type=nonnegative_int, metavar="I",
+                       help="this process, 0 ... N-1 (also $JAXCNN_PROCESS_ID)")
+    procs.add_argument("--distributed", action="store_true",
+                       help="join the other processes, taking what the flags and variables "
+                            "leave out from the cluster (SLURM, Open MPI)")
+    procs.add_argument("--join-timeout", type=positive_int, default=distributed.JOIN_TIMEOUT,
+                       metavar="S", help="seconds to wait for every process to join (default "
+                                         "%(default)s); a process that finished also waits "
+                                         "this long for the others to finish")
+    procs.add_argument("--peer-timeout", type=positive_int, default=distributed.PEER_TIMEOUT,
+                       metavar="S", help="seconds without a sign of life before a peer counts "
+                                         "as dead and every process stops (default "
+                                         "%(default)s)")
     run.add_argument("--conv", choices=(AUTO, *PLANS), default=None,
                      help="jax: convolution plan (default auto: timed on a CPU and cached, "
                           "XLA's on a GPU/TPU; also $JAXCNN_CONV); see docs/performance.md")
@@ -231,44 +264,54 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     interrupts.handle_signals()
-    run_dir, lock = None, None
     try:
-        compilation_cache = cachedir.enable_compilation_cache()
-        if args.distributed:
-            import jax
-
-            jax.distributed.initialize()
-        try:
-            conv.set_override(args.conv)
-            conv.requested()  # a bad $JAXCNN_CONV, before anything loads
-        except ValueError as err:
-            parser.error(str(err))
-        if args.resume:  # one writer per run directory: locked before reading or writing it
-            if args.out is None and (args.resume / rundir.CONFIG).is_file():
-                lock = runlock.claim_existing(args.resume)
-            run_dir, config = resumed_run(parser, args)
-        else:
-            run_dir, config = new_run(parser, args)
-            lock = runlock.claim_new(run_dir, rundir.CONFIG)
-        return train_in(parser, args, run_dir, config, compilation_cache)
-    except (rundir.RunFileError, runlock.RunDirectoryError, CheckpointError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        conv.set_override(args.conv)
+        conv.requested()  # a bad $JAXCNN_CONV, before anything loads
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        processes = distributed.settings(
+            coordinator=args.coordinator, num_processes=args.num_processes,
+            process_id=args.process_id, detect=args.distributed, join_timeout=args.join_timeout,
+            peer_timeout=args.peer_timeout)
+    except distributed.DistributedError as err:
+        parser.error(str(err))
+    run = {"run_dir": None, "lock": None}  # set by train and (process 0) prepare
+    try:
+        if processes is not None:
+            if args.framework == "torch":
+                parser.error("several processes (--num-processes, --distributed) train with "
+                             "--framework jax only")
+            try:
+                distributed.join(processes)
+            except distributed.DistributedError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 2
+        return train(parser, args, run)
     except TrainingDiverged as err:
-        print(f"error: {err}; {diverged_advice(run_dir)}", file=sys.stderr)
+        advice = f"; {diverged_advice(run['run_dir'])}" if distributed.is_main() else ""
+        print(f"error: {err}{advice}", file=sys.stderr)
         return 3
     except KeyboardInterrupt as err:
-        print(f"\ninterrupted; {next_step(run_dir)}", file=sys.stderr)
+        print(f"\ninterrupted; {next_step(run['run_dir'])}", file=sys.stderr)
         return interrupts.exit_status(err)
-    except OSError as err:
-        if not is_disk_full(err):
+    except Exception as err:
+        if distributed.multi():
+            distributed.stop_after(err)  # ends the process without waiting for the others
             raise
-        full = err if isinstance(err, DiskFull) else DiskFull(Path(err.filename or run_dir))
-        print(f"error: {full}, then {next_step(run_dir)}", file=sys.stderr)
-        return 2
+        if isinstance(err, (rundir.RunFileError, runlock.RunDirectoryError, CheckpointError,
+                            DataError)):
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        if isinstance(err, OSError) and is_disk_full(err):
+            full = err if isinstance(err, DiskFull) else DiskFull(
+                Path(err.filename or run["run_dir"]))
+            print(f"error: {full}, then {next_step(run['run_dir'])}", file=sys.stderr)
+            return 2
+        raise
     finally:
-        if lock is not None:
-            lock.release(remove_if_unused=True)
+        if run["lock"] is not None:
+            run["lock"].release(remove_if_unused=True)
 
 
 def next_step(run_dir: Path | None) -> str:
@@ -289,9 +332,63 @@ def diverged_advice(run_dir: Path) -> str:
             "directory (another --out)")
 
 
-def train_in(parser: argparse.ArgumentParser, args: argparse.Namespace, run_dir: Path,
-             config: dict, compilation_cache) -> int:
-    """Load the data, choose the start, train; the run directory is locked by the caller."""
+def prepare(parser: argparse.ArgumentParser, args: argparse.Namespace, run: dict) -> dict:
+    """The run directory and config (``status`` 0), or the exit status after the error was
+    printed; on process 0 only, which alone reads and writes (and locks) the run directory.
+    The lock goes into ``run["lock"]``; the caller releases it."""
+    try:
+        if args.resume:  # one writer per run directory: locked before reading or writing it
+            if args.out is None and (args.resume / rundir.CONFIG).is_file():
+                run["lock"] = runlock.claim_existing(args.resume)
+            run_dir, config = resumed_run(parser, args)
+        else:
+            run_dir, config = new_run(parser, args)
+            run["lock"] = runlock.claim_new(run_dir, rundir.CONFIG)
+        if distributed.multi() and args.devices not in (None, jax.device_count()):
+            parser.error(f"--devices {args.devices}: several processes train on all their "
+                         f"devices ({jax.device_count()} in all); leave --devices out")
+        devices = args.devices or (jax.device_count() if distributed.multi() else 1)
+        if devices > 1:
+            if config["framework"] != "jax":
+                parser.error("--devices applies to --framework jax only")
+            try:
+                check_batch_size(config["recipe"]["batch_size"], make_mesh(devices))
+            except ValueError as err:
+                parser.error(str(err))
+    except SystemExit as stop:  # parser.error has printed the message
+        if not distributed.multi():
+            raise
+        return {"status": stop.code}  # the other processes stop too
+    except (rundir.RunFileError, runlock.RunDirectoryError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return {"status": 2}
+    if config["framework"] == "torch" and not torch_available():
+        print("error: --framework torch needs PyTorch, an optional extra: "
+              "pip install -e '.[torch]'", file=sys.stderr)
+        return {"status": 2}
+    config["devices"] = devices
+    if distributed.multi():
+        config["processes"] = jax.process_count()
+    return {"status": 0, "run_dir": str(run_dir), "config": config}
+
+
+def train(parser: argparse.ArgumentParser, args: argparse.Namespace, run: dict) -> int:
+    """Everything after the processes joined; every process runs it (see jaxcnn.distributed)."""
+    compilation_cache = cachedir.enable_compilation_cache()
+    main_process = distributed.is_main()
+    if distributed.multi():
+        command = {k: str(v) for k, v in vars(args).items() if k != "process_id"}
+        other = distributed.differing(json.dumps(command, sort_keys=True))
+        if other:
+            print(f"error: process(es) {', '.join(map(str, other))} were started with other "
+                  "arguments than process 0; start every process with the same command and "
+                  "its own --process-id", file=sys.stderr)
+            return 2
+    status = distributed.share(prepare(parser, args, run) if main_process else None)
+    if status["status"]:
+        return status["status"]
+    run_dir, config = Path(status["run_dir"]), status["config"]
+    run["run_dir"] = run_dir
     recipe = Recipe(**config["recipe"])
     try:
         saved = (config.get("precision") or {}).get("policy") if args.precision is None else None
@@ -299,53 +396,86 @@ def train_in(parser: argparse.ArgumentParser, args: argparse.Namespace, run_dir:
                                               if saved else precision.requested(args.precision))
     except ValueError as err:
         parser.error(str(err))
-    if args.devices > 1:
-        if config["framework"] != "jax":
-            parser.error("--devices applies to --framework jax only")
-        try:
-            check_batch_size(recipe.batch_size, make_mesh(args.devices))
-        except ValueError as err:
-            parser.error(str(err))
-    if config["framework"] == "torch" and not torch_available():
-        print("error: --framework torch needs PyTorch, an optional extra: "
-              "pip install -e '.[torch]'", file=sys.stderr)
-        return 2
-    config["devices"] = args.devices
-    train, test = load_data(recipe, data_dir=config["data"]["data_dir"],
-                            subset=config["data"]["subset"])
-    config["data"].update(source=train.source, train_examples=len(train),
+    try:
+        train_set, test = load_data(recipe, data_dir=config["data"]["data_dir"],
+                                    subset=config["data"]["subset"])
+        failed = distributed.failures(0)
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        failed = distributed.failures(2)
+    if failed:
+        return failed
+    config["data"].update(source=train_set.source, train_examples=len(train_set),
                           test_examples=len(test))
     config.update(environment(config["framework"]))
 
-    print(f"run {run_dir}: {recipe.arch} on {recipe.dataset} ({len(train)} train, {len(test)} "
-          f"test images), {config['framework']} on {config['device']}")
-    print(f"recipe: {recipe.loss} loss, {recipe.optimizer} lr {recipe.lr:g}"
-          + (f" momentum {recipe.momentum:g}" if recipe.momentum else "")
-          + f", batch {recipe.batch_size}, {recipe.epochs} epochs, seed {recipe.seed}"
-          + (f", model options {recipe.model_options}" if recipe.model_options else ""))
+    log = print if main_process else (lambda message: None)
+    log(f"run {run_dir}: {recipe.arch} on {recipe.dataset} ({len(train_set)} train, "
+        f"{len(test)} test images), {config['framework']} on {config['device']}")
+    log(f"recipe: {recipe.loss} loss, {recipe.optimizer} lr {recipe.lr:g}"
+        + (f" momentum {recipe.momentum:g}" if recipe.momentum else "")
+        + f", batch {recipe.batch_size}, {recipe.epochs} epochs, seed {recipe.seed}"
+        + (f", model options {recipe.model_options}" if recipe.model_options else ""))
     if recipe.notes:
-        print(f"note: {recipe.notes}")
-    trainer = make_trainer(config["framework"], recipe, train, test, devices=args.devices)
+        log(f"note: {recipe.notes}")
+    trainer = make_trainer(config["framework"], recipe, train_set, test,
+                           devices=config["devices"])
     start = None
-    if args.resume:  # damaged checkpoints are set aside, the chosen one loaded, before writing
-        checkpoints = EpochCheckpoints(run_dir)
-        try:
-            start = choose_start(checkpoints, resume_from=args.resume_from,
-                                 log=lambda message: print(message, file=sys.stderr))
-            rundir.check_history(run_dir, rundir.read_metrics(run_dir), start.epoch)
-            if start.epoch:
-                load_start(trainer, start, checkpoints)
-            config["resumed"][-1]["after_epoch"] = start.epoch
-        finally:
-            checkpoints.close()
+    if args.resume:
+        start = resume(trainer, run_dir, args.resume_from, config)
+        if isinstance(start, int):
+            return start
     if config["framework"] == "jax":
         config["conv"] = {"requested": conv.requested(), "choices": conv.choices(),
                           "allocator": allocator.state, "compilation_cache": compilation_cache}
         print("convolution plans: " + "; ".join(map(conv.describe, conv.choices())))
-    rundir.write_config(run_dir, config)
-    run_training(trainer, recipe, run_dir, train_size=len(train), test=test, config=config,
-                 progress=not args.no_progress, start=start)
+    if main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.write_config(run_dir, config)
+    run_training(trainer, recipe, run_dir, train_size=len(train_set), test=test,
+                 config=config, progress=main_process and not args.no_progress,
+                 start=start if start is not None or main_process else Start(0),
+                 writes=main_process)
     return 0
+
+
+def resume(trainer: Trainer, run_dir: Path, resume_from: int | None,
+           config: dict) -> Start | int:
+    """The start of ``--resume``, loaded into ``trainer``, or the exit status. Process 0 sets
+    damaged checkpoints aside and reads the chosen one; with several processes it checks it
+    against the model and sends it to the others."""
+    start, status = None, 0
+    if distributed.is_main():  # damaged checkpoints are set aside, the chosen one read
+        checkpoints = EpochCheckpoints(run_dir)
+        try:
+            start = choose_start(checkpoints, resume_from=resume_from,
+                                 log=lambda message: print(message, file=sys.stderr))
+            rundir.check_history(run_dir, rundir.read_metrics(run_dir), start.epoch)
+            if start.epoch and not distributed.multi():
+                load_start(trainer, start, checkpoints)
+            elif start.epoch:
+                problem = distributed.same_layout(start.state, trainer.checkpoint_state())
+                if problem:
+                    raise CheckpointError(f"{checkpoints.path(start.epoch)} does not fit the "
+                                          f"run's model and optimizer ({problem})")
+            config["resumed"][-1]["after_epoch"] = start.epoch
+        except (CheckpointError, rundir.RunFileError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            status = 2
+        finally:
+            checkpoints.close()
+    if not distributed.multi():
+        return status or start
+    shared = distributed.share({"status": status} if status else
+                               {"status": 0, "epoch": start.epoch, "meta": start.meta}
+                               if distributed.is_main() else None)
+    if shared["status"]:
+        return shared["status"]
+    if shared["epoch"]:
+        state = distributed.share_arrays(start.state if distributed.is_main()
+                                         else trainer.checkpoint_state())
+        trainer.load_checkpoint_state(state)
+    return Start(shared["epoch"], None, shared["meta"])
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 * ``$JAXCNN_CONV`` or :func:`set_override` (``--conv`` in the scripts) names a plan of
   :data:`jaxcnn.conv.plans.PLANS`, or ``auto`` (the default).
 * ``auto`` on a GPU or TPU: XLA's convolution (cuDNN and its peers are right there).
+* ``auto`` on a CPU with several processes (:mod:`jaxcnn.distributed`): process 0 chooses as
+  below and every other process runs its choice.
 * ``auto`` on a CPU: :func:`prepare` times each of :data:`CPU_CANDIDATES` on the model's own
   forward and backward pass at the batch size it will run (the whole model, not one layer: XLA
   fuses across layers) and keeps the fastest; the result is kept in memory and in a JSON cache on
@@ -127,6 +129,8 @@ def prepare(model: nnx.Module, batch: int, image_shape: tuple[int, ...], *,
         record = {"plan": REFERENCE.name, "source": f"{jax.default_backend()} default"}
     elif (key, batch) in _chosen:
         return _chosen[(key, batch)]
+    elif jax.process_index() > 0:  # several processes: all run process 0's choice
+        record = {"plan": _plan_of_process_zero(None), "source": "process 0's choice"}
     else:
         cache = _read_cache()
         record = cache.get(_cache_key(key, batch))
@@ -139,9 +143,23 @@ def prepare(model: nnx.Module, batch: int, image_shape: tuple[int, ...], *,
                       "seconds_per_call": seconds, "train": train,
                       "timing_s": time.perf_counter() - start}
             _write_cache(_cache_key(key, batch), record)
+        _plan_of_process_zero(record["plan"])
     record = {"model": key, "batch": batch, **record}
     _chosen[(key, batch)] = record
     return record
+
+
+def _plan_of_process_zero(plan: str | None) -> str:
+    """Process 0's ``plan``, sent to every process: processes that ran different plans would run
+    different programs, and their collectives would wait for each other forever. Every process
+    prepares the same models and batch sizes in the same order, so each call meets its peers'."""
+    if jax.process_count() == 1:
+        return plan
+    from jax.experimental import multihost_utils
+
+    names = list(PLANS)
+    index = multihost_utils.broadcast_one_to_all(np.int32(names.index(plan) if plan else 0))
+    return names[int(index)]
 
 
 def choices() -> list[dict]:
