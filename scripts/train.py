@@ -13,6 +13,7 @@ good checkpoint is kept), 130 interrupted (resume with ``--resume``).
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -28,7 +29,7 @@ from jaxcnn.cli import (
     rate_float,
 )
 from jaxcnn.conv import AUTO, PLANS
-from jaxcnn.data import SPECS, DataError
+from jaxcnn.data import OFFLINE_VAR, SPECS, DataError
 from jaxcnn.engine import TrainingDiverged, check_batch_size, make_mesh
 from jaxcnn.losses import LOSSES
 from jaxcnn.optim import OPTIMIZERS
@@ -94,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "torch_ref")
     run.add_argument("--data-dir", help="folder holding the data set (default: searched as "
                                         "the README says)")
+    run.add_argument("--no-download", action="store_true",
+                     help=f"never download the data set (also {OFFLINE_VAR}=1); by default one "
+                          "found nowhere is downloaded into $JAXCNN_DATA_DIR or ~/.cache/jaxcnn")
     run.add_argument("--subset", type=positive_int, metavar="N",
                      help="train on the first N training images and test on the first N//6 "
                           "test images (tests, smoke runs)")
@@ -214,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     compilation_cache = cachedir.enable_compilation_cache()
+    if args.no_download:
+        os.environ[OFFLINE_VAR] = "1"  # read by jaxcnn.data.load
     if args.distributed:
         import jax
 

@@ -8,6 +8,7 @@ This package imports neither torch nor the rest of ``jaxcnn``.
 
 from .batching import batch_indices, epoch_order, num_batches
 from .dataset import Dataset
+from .download import MIRROR_VAR, OFFLINE_VAR
 from .errors import DataError
 from .loader import SOURCES, load
 from .locate import ENV_VAR
@@ -16,7 +17,9 @@ from .transforms import NORMALIZATIONS, normalize, preprocess, to_tensor
 
 __all__ = [
     "ENV_VAR",
+    "MIRROR_VAR",
     "NORMALIZATIONS",
+    "OFFLINE_VAR",
     "SOURCES",
     "SPECS",
     "SPLITS",
