@@ -11,7 +11,7 @@ from .dataset import Dataset
 from .download import MIRROR_VAR, OFFLINE_VAR
 from .errors import DataError
 from .loader import SOURCES, load
-from .locate import ENV_VAR
+from .locate import ENV_VAR, display_path
 from .specs import SPECS, SPLITS
 from .transforms import NORMALIZATIONS, normalize, preprocess, to_tensor
 
@@ -26,6 +26,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "batch_indices",
+    "display_path",
     "epoch_order",
     "load",
     "normalize",

@@ -84,3 +84,14 @@ def not_found_message(spec: DatasetSpec, split: str, files: str, searched: list[
         + "or install tensorflow-datasets (with tensorflow) and let TFDS download it."
     )
     return "\n".join(lines)
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as a reader should see it: relative to the current directory when inside it,
+    with ``~`` for the home folder, else as it is (no machine-specific prefix in shared outputs)."""
+    resolved = Path(path).absolute()
+    for root, shown in ((Path.cwd(), ""), (Path.home(), "~")):
+        if resolved.is_relative_to(root):
+            relative = resolved.relative_to(root)
+            return str(Path(shown) / relative) if shown else str(relative or ".")
+    return str(path)
