@@ -77,10 +77,10 @@ def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
-def first_exercise(notebook: nbformat.NotebookNode) -> int:
-    """Index of the first answer cell (``len(cells)`` when there is none)."""
-    return next((i for i, cell in enumerate(notebook.cells) if is_solution(cell)),
-                len(notebook.cells))
+def first_exercise(notebook: nbformat.NotebookNode, cell_type: str | None = None) -> int:
+    """Index of the first answer cell, of ``cell_type`` when given (``len(cells)`` if none)."""
+    return next((i for i, cell in enumerate(notebook.cells) if is_solution(cell)
+                 and cell_type in (None, cell.cell_type)), len(notebook.cells))
 
 
 def render(notebook: nbformat.NotebookNode) -> str:
