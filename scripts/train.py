@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import signal
 import sys
@@ -56,7 +57,7 @@ from jaxcnn.cli import (
     rate_float,
 )
 from jaxcnn.conv import AUTO, PLANS
-from jaxcnn.data import SPECS, DataError
+from jaxcnn.data import OFFLINE_VAR, SPECS, DataError
 from jaxcnn.diskfull import DiskFull, is_disk_full
 from jaxcnn.engine import TrainingDiverged, check_batch_size, make_mesh
 from jaxcnn.losses import LOSSES
@@ -125,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "torch_ref")
     run.add_argument("--data-dir", help="folder holding the data set (default: searched as "
                                         "the README says)")
+    run.add_argument("--no-download", action="store_true",
+                     help=f"never download the data set (also {OFFLINE_VAR}=1); by default one "
+                          "found nowhere is downloaded into $JAXCNN_DATA_DIR or ~/.cache/jaxcnn")
     run.add_argument("--subset", type=positive_int, metavar="N",
                      help="train on the first N training images and test on the first N//6 "
                           "test images (tests, smoke runs)")
@@ -264,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     interrupts.handle_signals()
+    if args.no_download:
+        os.environ[OFFLINE_VAR] = "1"  # read by jaxcnn.data.load
     try:
         conv.set_override(args.conv)
         conv.requested()  # a bad $JAXCNN_CONV, before anything loads

@@ -11,6 +11,9 @@ import tempfile
 
 os.environ.setdefault("JAXCNN_CONV", "gemm")
 os.environ["JAXCNN_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxcnn-test-cache-")
+# No test downloads from the internet: only tests/test_data_download.py downloads, from a
+# server of its own on 127.0.0.1, and it turns this off for its own calls.
+os.environ["JAXCNN_OFFLINE"] = "1"
 
 # The suite compares the two frameworks throughout: true float32 in both (jaxcnn.precision), and
 # JAX allocating GPU memory as it goes, next to PyTorch (jaxcnn.gpu_memory), when run on a GPU.

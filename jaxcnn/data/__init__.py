@@ -8,21 +8,25 @@ This package imports neither torch nor the rest of ``jaxcnn``.
 
 from .batching import batch_indices, epoch_order, num_batches
 from .dataset import Dataset
+from .download import MIRROR_VAR, OFFLINE_VAR
 from .errors import DataError
 from .loader import SOURCES, load
-from .locate import ENV_VAR
+from .locate import ENV_VAR, display_path
 from .specs import SPECS, SPLITS
 from .transforms import NORMALIZATIONS, normalize, preprocess, to_tensor
 
 __all__ = [
     "ENV_VAR",
+    "MIRROR_VAR",
     "NORMALIZATIONS",
+    "OFFLINE_VAR",
     "SOURCES",
     "SPECS",
     "SPLITS",
     "DataError",
     "Dataset",
     "batch_indices",
+    "display_path",
     "epoch_order",
     "load",
     "normalize",

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from . import download as downloads
 from . import locate
 from .cifar import has_cifar_split, load_cifar_split
 from .dataset import Dataset
@@ -24,13 +25,18 @@ def load(
     data_dir: str | os.PathLike | None = None,
     source: str = "auto",
     verify: bool = True,
+    download: bool | None = None,
+    progress: bool = True,
 ) -> Dataset:
     """Load one split of ``mnist``, ``fashion_mnist`` or ``cifar10``, fully checked.
 
     ``source``: ``"idx"`` (MNIST / Fashion-MNIST files), ``"cifar"`` (CIFAR-10 python
     batches), ``"tfds"``, or ``"auto"``: the files, searched as ``jaxcnn.data.locate``
-    documents, then TFDS when installed. ``verify`` checks the files against the published
-    checksums. Raises ``DataError`` for missing or bad data, ``ValueError`` for bad arguments.
+    documents, then TFDS when installed. Files found nowhere are downloaded first
+    (``jaxcnn.data.download``, into ``data_dir``, ``$JAXCNN_DATA_DIR`` or ``~/.cache/jaxcnn``)
+    when ``download`` is true or, by default, unless ``$JAXCNN_OFFLINE=1``; ``progress`` shows
+    the download's bar. ``verify`` checks the files against the published checksums.
+    Raises ``DataError`` for missing or bad data, ``ValueError`` for bad arguments.
     """
     spec = get_spec(name)
     check_split(split)
@@ -45,6 +51,9 @@ def load(
     if source != "tfds":
         has_split = has_idx_split if file_source == "idx" else has_cifar_split
         directory, searched = locate.find_directory(spec, split, data_dir, has_split)
+        if directory is None and downloads.enabled(download):
+            base = downloads.default_base(data_dir)
+            directory = downloads.fetch(spec, base, progress=progress)
         if directory is not None:
             if file_source == "idx":
                 images, labels = load_idx_split(directory, spec, split, verify=verify)
@@ -65,7 +74,10 @@ def load(
     elif source == "auto":
         tfds_note = "TFDS: tensorflow-datasets is not installed"
     files = idx_file_names(split) if file_source == "idx" else cifar_file_names(split)
-    raise DataError(locate.not_found_message(spec, split, ", ".join(files), searched, tfds_note))
+    download_note = None if source == "tfds" else (
+        f"download: off (--no-download / {downloads.OFFLINE_VAR}=1 / download=False)")
+    raise DataError(locate.not_found_message(spec, split, ", ".join(files), searched, tfds_note,
+                                             download_note))
 
 
 def _dataset(name: str, split: str, class_names: tuple[str, ...], images: np.ndarray,

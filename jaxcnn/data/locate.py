@@ -6,12 +6,14 @@ For ``auto``, ``idx`` and ``cifar`` the base folders are tried in this order:
 2. ``$JAXCNN_DATA_DIR``, when set; it must exist;
 3. ``./data`` (relative to the current directory);
 4. ``~/.cache/jaxcnn``;
-5. ``/usr/share/datasets/<name with dashes>`` (Debian's ``dataset-fashion-mnist`` puts
-   Fashion-MNIST in ``/usr/share/datasets/fashion-mnist``).
+5. ``<folder>/<name with dashes>`` for each folder of ``$JAXCNN_SYSTEM_DATASETS``
+   (``os.pathsep``-separated; default ``/usr/share/datasets``, where Debian's
+   ``dataset-fashion-mnist`` puts Fashion-MNIST; set it empty to search no system folder).
 
 Within each base folder: the folder itself (flat), ``<base>/<name>``, then torchvision's layout
 (``<base>/MNIST/raw``, ``<base>/FashionMNIST/raw``, ``<base>/cifar-10-batches-py``). The first
-folder holding any file of the requested split wins; ``auto`` then falls back to TFDS.
+folder holding any file of the requested split wins. When none has it, ``load`` downloads the
+data set (``jaxcnn.data.download``) unless told not to, and ``auto`` then falls back to TFDS.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from .errors import DataError
 from .specs import DatasetSpec
 
 ENV_VAR = "JAXCNN_DATA_DIR"
+SYSTEM_VAR = "JAXCNN_SYSTEM_DATASETS"
+SYSTEM_DEFAULT = "/usr/share/datasets"
 
 
 def base_dirs(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> list[Path]:
@@ -33,8 +37,9 @@ def base_dirs(spec: DatasetSpec, data_dir: str | os.PathLike | None) -> list[Pat
         bases.append(Path(data_dir).expanduser())
     if os.environ.get(ENV_VAR):
         bases.append(Path(os.environ[ENV_VAR]).expanduser())
-    bases += [Path.cwd() / "data", Path.home() / ".cache" / "jaxcnn",
-              Path("/usr/share/datasets") / spec.name.replace("_", "-")]
+    bases += [Path.cwd() / "data", Path.home() / ".cache" / "jaxcnn"]
+    system = os.environ.get(SYSTEM_VAR, SYSTEM_DEFAULT)
+    bases += [Path(d) / spec.name.replace("_", "-") for d in system.split(os.pathsep) if d]
     return list(dict.fromkeys(b.absolute() for b in bases))
 
 
@@ -66,17 +71,30 @@ def find_directory(
 
 
 def not_found_message(spec: DatasetSpec, split: str, files: str, searched: list[Path],
-                      tfds_note: str | None) -> str:
+                      tfds_note: str | None, download_note: str | None = None) -> str:
     """The error text when no source has the data: every place searched and what to do."""
     lines = [f"No {spec.name} {split} data found ({files}). Searched, in order:"]
     lines += [f"  - {d}" for d in searched]
-    if tfds_note:
-        lines.append(f"  - {tfds_note}")
+    for note in (download_note, tfds_note):
+        if note:
+            lines.append(f"  - {note}")
     lines.append(
-        "To fix: pass --data-dir DIR (data_dir=DIR) holding the files flat or in torchvision's "
+        "To fix: let jaxcnn download it (leave out --no-download / JAXCNN_OFFLINE=1); "
+        "pass --data-dir DIR (data_dir=DIR) holding the files flat or in torchvision's "
         f"layout (DIR/{spec.torchvision_folder}); or set {ENV_VAR}=DIR; "
         + ("or install Debian's dataset-fashion-mnist package; "
            if spec.name == "fashion_mnist" else "")
         + "or install tensorflow-datasets (with tensorflow) and let TFDS download it."
     )
     return "\n".join(lines)
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as a reader should see it: relative to the current directory when inside it,
+    with ``~`` for the home folder, else as it is (no machine-specific prefix in shared outputs)."""
+    resolved = Path(path).absolute()
+    for root, shown in ((Path.cwd(), ""), (Path.home(), "~")):
+        if resolved.is_relative_to(root):
+            relative = resolved.relative_to(root)
+            return str(Path(shown) / relative) if shown else str(relative or ".")
+    return str(path)
