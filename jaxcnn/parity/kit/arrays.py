@@ -15,18 +15,19 @@ def to_port_layout(t: np.ndarray, port_shape: tuple, chw: tuple | None = None,
                    flatten: str = "hwc") -> np.ndarray | None:
     """A PyTorch activation in the port's layout, or None when no layout fits ``port_shape``.
 
-    Channels-first N,C,*spatial becomes channels-last N,*spatial,C; a flattened (N, C·H·W)
+    Channels-first N,C,H,W becomes channels-last N,H,W,C (a 3-D tensor is kept as it is when
+    its shape fits, else made channels-last); a flattened (N, C·H·W)
     input of the linear layer after a flatten is reordered to H,W,C when ``flatten="hwc"``.
     """
     t = as_f64(t)
     port_shape = tuple(port_shape)
     if chw is not None and t.ndim == 2 and flatten == "hwc":
         t = chw_rows_to_hwc(t.T, chw).T
-    if t.ndim >= 3:
-        last = t.transpose(0, *range(2, t.ndim), 1)
-        if last.shape == port_shape:
-            return last
-    return t if t.shape == port_shape else None
+    last = t.transpose(0, *range(2, t.ndim), 1) if t.ndim >= 3 else t
+    # Feature maps of 2-D and 3-D convolutions are channels-last in the port; a 3-D tensor is
+    # more often a sequence (N, tokens, features) kept as is, so that reading comes first.
+    order = (last, t) if t.ndim >= 4 else (t, last)
+    return next((a for a in order if a.shape == port_shape), None)
 
 
 def to_torch_layout(a: np.ndarray, torch_shape: tuple) -> np.ndarray:

@@ -29,7 +29,7 @@ _DTYPES = {"float64": (torch.float64, jnp.float64), "bfloat16": (torch.bfloat16,
 
 
 def port_input(x: np.ndarray) -> np.ndarray:
-    """A batch in PyTorch's channels-first layout, channels-last for the port (N,C,... -> N,...,C)."""
+    """A channels-first PyTorch batch made channels-last for the port (N,C,... -> N,...,C)."""
     x = np.asarray(x)
     return x.transpose(0, *range(2, x.ndim), 1) if x.ndim >= 3 else x
 
@@ -127,10 +127,10 @@ def _flax_dtype(model: nnx.Module):
 def _layer_report(pairs, t_calls, f_calls, t_out, f_out, x, precision, flatten) -> PortReport:
     t_first, f_first = _first(t_calls), _first(f_calls)
     rows, tols, cumulative = [], [], 0
-    for pair in pairs:
+    for depth, pair in enumerate(pairs, start=1):
         t, f = t_first[pair.torch_name], f_first[pair.flax_name]
         cumulative += fan_in(pair.kind, t.module)
-        tol = layer_tolerance(precision, cumulative)
+        tol = layer_tolerance(precision, depth, cumulative)
         theirs = to_port_layout(t.output, f.output.shape)
         rows.append(Row(f"{pair.torch_name} ↔ {pair.flax_name}", f.output.shape,
                         max_abs(f.output, theirs) if theirs is not None else float("inf"),
@@ -139,7 +139,7 @@ def _layer_report(pairs, t_calls, f_calls, t_out, f_out, x, precision, flatten) 
     out_theirs = to_port_layout(t_out, f_out.shape)
     output = Row("output", f_out.shape,
                  max_abs(f_out, out_theirs) if out_theirs is not None else float("inf"),
-                 rel_diff(f_out, out_theirs), layer_tolerance(precision, cumulative))
+                 rel_diff(f_out, out_theirs), layer_tolerance(precision, len(pairs), cumulative))
     report = PortReport(precision, describe(precision), {p.torch_name: p.flax_name for p in pairs},
                         rows, output)
     bad = next((i for i, r in enumerate(rows) if not r.ok), None)
@@ -182,16 +182,15 @@ def _batchnorm_step(report, pairs, t_model, f_model, x_t, x_f, precision) -> Non
     t_train = copy.deepcopy(t_model).train()
     f_train = nnx.clone(f_model)
     f_train.train()
-    t_calls, _ = capture_torch(t_train, x_t)
-    capture_flax(f_train, x_f)
-    t_first = _first(t_calls)
+    capture_torch(t_train, x_t)
+    f_first = _first(capture_flax(f_train, x_f)[0])
     for pair in (p for p in pairs if p.kind == "batchnorm"):
-        t_call = t_first[pair.torch_name]
+        f_call = f_first[pair.flax_name]
         before = t_model.get_submodule(pair.torch_name)
         after_t = t_train.get_submodule(pair.torch_name)
         after_f = flax_params(flax_module(f_train, pair.flax_name), "batchnorm")
-        count = t_call.input.size // t_call.input.shape[1]
-        tol = layer_tolerance(precision, count)
+        count = f_call.input.size // f_call.input.shape[-1]
+        tol = layer_tolerance(precision, 1, count)
         for suffix in ("running_mean", "running_var"):
             theirs = as_f64(getattr(after_t, suffix).detach().float().numpy())
             row = Row(f"{pair.torch_name}.{suffix} ↔ {pair.flax_name}."
@@ -201,7 +200,7 @@ def _batchnorm_step(report, pairs, t_model, f_model, x_t, x_f, precision) -> Non
             report.batchnorm.append(row)
         if not all(r.ok for r in report.batchnorm[-2:]):
             report.batchnorm_diagnoses.append(
-                diagnose.batchnorm_update(pair, before, t_call.input, after_f, tol))
+                diagnose.batchnorm_update(pair, before, f_call.input, after_f, tol))
 
 
 def _gradients(report, pairs, t_model, f_model, x, y, losses: LossPair, precision, flatten,
@@ -240,16 +239,19 @@ def _gradient_rows(pairs, t_model, f_model, x, y, losses: LossPair, precision, f
     clone = nnx.clone(f_model)
     nnx.update(clone, grads)
     total = sum(fan_in(p.kind, t_model.get_submodule(p.torch_name)) for p in pairs)
-    tol = layer_tolerance(precision, 2 * total)
+    tol = layer_tolerance(precision, 2 * len(pairs), 2 * total)
     rows = []
     for pair in pairs:
         _, back = converter(pair.kind, pair.chw, flatten)
         ours = flax_params(flax_module(clone, pair.flax_name), pair.kind)
-        for suffix in TRAINABLE:
+        names = [s for s in TRAINABLE if f"{pair.torch_name}.{s}" in t_grads and s in ours]
+        # A layer's gradients are judged against its largest entry: a bias gradient that
+        # cancels to ~0 keeps the rounding error of the terms it summed.
+        scale = max(float(np.max(np.abs(t_grads[f"{pair.torch_name}.{s}"]))) for s in names)
+        for suffix in names:
             name = f"{pair.torch_name}.{suffix}"
-            if name not in t_grads or suffix not in ours:
-                continue
             g = back(ours[suffix]) if suffix == "weight" else ours[suffix]
-            rows.append(Row(name, t_grads[name].shape, max_abs(g, t_grads[name]),
-                            rel_diff(g, t_grads[name]), tol, pair.kind))
+            gap = max_abs(g, t_grads[name])
+            rows.append(Row(name, t_grads[name].shape, gap,
+                            gap / max(scale, np.finfo(np.float64).tiny), tol, pair.kind))
     return rows, (float(f_loss), float(value.detach()))

@@ -16,6 +16,7 @@ difference vanish, never a guess from names.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from collections.abc import Callable
@@ -95,9 +96,9 @@ def _candidates(prev: np.ndarray, target_shape: tuple
 
 
 def _identify(prev: np.ndarray, target: np.ndarray, tol: float) -> str | None:
-    matches = [(rel_diff(v, target), d) for d, v in _candidates(prev, target.shape)]
-    matches = [m for m in matches if m[0] <= tol]
-    return min(matches)[1] if matches else None
+    """The first (simplest) composition that turns ``prev`` into ``target`` within ``tol``."""
+    found = [d for d, v in _candidates(prev, target.shape) if rel_diff(v, target) <= tol]
+    return min(found, key=lambda d: d.count("→")) if found else None
 
 
 def between_layers(prev_name: str, prev_out: np.ndarray, layer: str, torch_in: np.ndarray | None,
@@ -169,7 +170,7 @@ def _torch_padding(t: torch.nn.Module, spatial: tuple) -> list[tuple[int, int]]:
     if pad == "valid":
         return [(0, 0)] * len(spatial)
     if pad == "same":
-        totals = [d * (k - 1) for d, k in zip(t.dilation, t.kernel_size)]
+        totals = [d * (k - 1) for d, k in zip(t.dilation, t.kernel_size, strict=True)]
         return [(total // 2, total - total // 2) for total in totals]
     return [(p, p) for p in pad]
 
@@ -194,20 +195,33 @@ def _conv_explicit(f: nnx.Conv, t: torch.nn.Module, x: np.ndarray) -> np.ndarray
     return np.asarray(y)
 
 
+def _port_padding(f: nnx.Conv, spatial_in: tuple, kernel: tuple, dilation: tuple
+                  ) -> list[tuple[int, int]]:
+    strides = f.strides if isinstance(f.strides, tuple | list) else (f.strides or 1,) * len(kernel)
+    if isinstance(f.padding, str):
+        if f.padding.upper() == "VALID":
+            return [(0, 0)] * len(kernel)
+        if f.padding.upper() == "SAME":
+            return [_same_padding(n, k, s, d)
+                    for n, k, s, d in zip(spatial_in, kernel, strides, dilation, strict=True)]
+        return []
+    if isinstance(f.padding, int):
+        return [(f.padding, f.padding)] * len(kernel)
+    return [tuple(p) if isinstance(p, tuple | list) else (p, p) for p in f.padding]
+
+
 def _padding_diagnosis(pair: LayerPair, f: nnx.Conv, t: torch.nn.Module, f_in: np.ndarray,
                        t_out: np.ndarray, tol: float) -> str | None:
+    theirs = _torch_padding(t, t.kernel_size)
+    ours = _port_padding(f, f_in.shape[1:-1], t.kernel_size, t.dilation)
+    if ours == theirs:
+        return None
     explicit = _conv_explicit(f, t, f_in)
     if rel_diff(explicit, t_out) > tol:
         return None
-    theirs = _torch_padding(t, t.kernel_size)
-    if isinstance(f.padding, str) and f.padding.upper() == "SAME":
-        strides = f.strides if isinstance(f.strides, tuple | list) else (f.strides,) * len(theirs)
-        ours = [_same_padding(n, k, s, d) for n, k, s, d in
-                zip(f_in.shape[1:-1], t.kernel_size, strides, t.dilation)]
-        ours_text = f"padding='SAME', which here pads (before, after) = {ours}"
-    else:
-        ours_text = f"padding={f.padding!r}"
-    return (f"padding: the port's convolution uses {ours_text}; PyTorch pads {theirs} "
+    text = f"padding={f.padding!r}" + (f", which here pads (before, after) = {ours}"
+                                       if isinstance(f.padding, str) else "")
+    return (f"padding: the port's convolution uses {text}; PyTorch pads {theirs} "
             f"(before, after) per spatial axis; re-run with PyTorch's explicit padding, the "
             f"difference vanishes (max rel Δ {rel_diff(explicit, t_out):.1e}); "
             f"pass padding={tuple(theirs)}")
@@ -215,7 +229,8 @@ def _padding_diagnosis(pair: LayerPair, f: nnx.Conv, t: torch.nn.Module, f_in: n
 
 def _norm_epsilon_diagnosis(pair: LayerPair, f: nnx.Module, t: torch.nn.Module,
                             f_in: np.ndarray, t_out: np.ndarray, tol: float) -> str | None:
-    eps_t, eps_f = float(t.eps), float(getattr(f, "epsilon", eps_t))
+    eps_t = float(t.eps)
+    eps_f = float(getattr(f, "epsilon", eps_t))
     if eps_t == eps_f:
         return None
     x = as_f64(f_in)
@@ -253,12 +268,9 @@ def _precision_diagnosis(t: torch.nn.Module, t_in: np.ndarray, f_out: np.ndarray
 
 
 def _copy_double(t: torch.nn.Module, bits: int) -> torch.nn.Module:
-    import copy
-
     module = copy.deepcopy(t).double()
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.from_numpy(as_f64(round_mantissa(p.float().numpy(), bits))))
+    with torch.no_grad():  # the weight is a matmul input; the bias is added after
+        module.weight.copy_(torch.from_numpy(as_f64(round_mantissa(torch_weight(t), bits))))
     return module
 
 
@@ -315,13 +327,14 @@ def torch_weight(t: torch.nn.Module) -> np.ndarray:
         else np.zeros(0)
 
 
-def batchnorm_update(pair: LayerPair, before: torch.nn.Module, t_in: np.ndarray,
+def batchnorm_update(pair: LayerPair, before: torch.nn.Module, port_in: np.ndarray,
                      after: dict[str, np.ndarray], tol: float) -> str:
     """Why a port's running statistics differ after one train-mode step: which update rule and
-    which batch variance reproduce them, from PyTorch's input to the layer and its old stats."""
-    x = as_f64(t_in)
-    axes = tuple(a for a in range(x.ndim) if a != 1)
-    n = x.size // x.shape[1]
+    which batch variance reproduce them from the port's own input to the layer (channels last)
+    and the statistics before the step."""
+    x = as_f64(port_in)
+    axes = tuple(range(x.ndim - 1))
+    n = x.size // x.shape[-1]
     mean, biased = x.mean(axis=axes), x.var(axis=axes)
     variances = {"unbiased": biased * n / max(n - 1, 1), "biased": biased}
     m = before.momentum
@@ -340,6 +353,9 @@ def batchnorm_update(pair: LayerPair, before: torch.nn.Module, t_in: np.ndarray,
             continue
         for kind, var in variances.items():
             if rel_diff(after["running_var"], update(old_var, var)) <= tol:
+                if kind == "unbiased" and rule.endswith("PyTorch's rule"):
+                    return (f"{pair.flax_name}: the port updates its statistics as PyTorch does, "
+                            "from its own input: the difference comes from that input")
                 var_text = ("" if kind == "unbiased" else
                             "; the running variance is updated with the biased batch variance "
                             f"(PyTorch uses the unbiased one, ×n/(n−1) with n = {n})")

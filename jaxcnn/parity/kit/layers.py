@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
 from flax import nnx
 from torch import nn
 
@@ -82,7 +83,9 @@ def flax_params(module: nnx.Module, kind: str) -> dict[str, np.ndarray]:
 def torch_params(module: nn.Module, kind: str) -> dict[str, np.ndarray]:
     """The module's own ``state_dict`` entries, as numpy arrays."""
     state = module.state_dict()
-    return {k: v.detach().cpu().numpy() for k, v in state.items() if k in PARAM_NAMES[kind]}
+    return {k: (v.detach().cpu().float() if v.dtype in (torch.bfloat16, torch.float16)
+                else v.detach().cpu()).numpy()
+            for k, v in state.items() if k in PARAM_NAMES[kind]}
 
 
 def conv_to_flax(weight: np.ndarray) -> np.ndarray:

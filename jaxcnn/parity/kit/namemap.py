@@ -88,8 +88,9 @@ def infer_name_map(torch_calls: list[LayerCall], flax_calls: list[LayerCall],
     f_rest = [n for n in f_first if n not in given.values()]
     t_sigs = {n: torch_signature(t_first[n]) for n in t_rest}
     f_sigs = {n: flax_signature(f_first[n]) for n in f_rest}
-    if len(t_rest) == len(f_rest) and all(t_sigs[a] == f_sigs[b] for a, b in zip(t_rest, f_rest)):
-        return {**given, **dict(zip(t_rest, f_rest))}
+    if len(t_rest) == len(f_rest) and all(
+            t_sigs[a] == f_sigs[b] for a, b in zip(t_rest, f_rest, strict=True)):
+        return {**given, **dict(zip(t_rest, f_rest, strict=True))}
     inferred: dict[str, str] = {}
     problems = []
     for t_name in t_rest:

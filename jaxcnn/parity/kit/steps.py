@@ -78,5 +78,5 @@ def compare_steps(torch_model: nn.Module, flax_model: nnx.Module,
         jax_step(f_model, f_opt, jnp.asarray(port_input(x), _flax_dtype(f_model)), jnp.asarray(y))
         worst_abs, worst_rel = param_distance(t_model, f_model, pairs, flatten)
         rows.append(Row(f"step {step}", (), worst_abs, worst_rel,
-                        step * layer_tolerance(precision, 2 * total), "parameters"))
+                        step * layer_tolerance(precision, 2 * len(pairs), 2 * total), "parameters"))
     return rows
