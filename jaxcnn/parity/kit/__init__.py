@@ -9,11 +9,11 @@ above tolerance with a diagnosis. ``compare_steps`` runs N optimizer steps side 
 See docs/parity-kit.md.
 """
 
-from jaxcnn.parity.kit.compare import compare_ports, pair_models, port_input
+from jaxcnn.parity.kit.compare import compare_ports, gradient_arrays, pair_models, port_input
 from jaxcnn.parity.kit.kinks import kink_mask
 from jaxcnn.parity.kit.report import PortReport, Row
 from jaxcnn.parity.kit.steps import compare_steps
 from jaxcnn.parity.kit.testing import assert_ports_match
 
 __all__ = ["PortReport", "Row", "assert_ports_match", "compare_ports", "compare_steps",
-           "kink_mask", "pair_models", "port_input"]
+           "gradient_arrays", "kink_mask", "pair_models", "port_input"]

@@ -59,8 +59,12 @@ def pair_models(torch_model: nn.Module, flax_model: nnx.Module, x: np.ndarray, *
     if flatten not in ("hwc", "chw"):
         raise ValueError(f"flatten={flatten!r}: choose 'hwc' (the port flattens channels-last) "
                          "or 'chw'")
-    t_calls, _ = capture_torch(torch_model, torch.from_numpy(np.asarray(x)))
-    f_calls, _ = capture_flax(flax_model, jnp.asarray(port_input(x)))
+    # On copies in eval mode (a train-mode pass would move BatchNorm statistics), two samples.
+    sample = np.asarray(x)[:2]
+    t_calls, _ = capture_torch(copy.deepcopy(torch_model).eval(), torch.from_numpy(sample))
+    f_copy = nnx.clone(flax_model)
+    f_copy.eval()
+    f_calls, _ = capture_flax(f_copy, jnp.asarray(port_input(sample)))
     pairs = layer_pairs(t_calls, f_calls, infer_name_map(t_calls, f_calls, name_map))
     if transfer_to == "to_flax":
         transfer.to_flax(torch_model, flax_model, pairs, flatten)
@@ -227,31 +231,51 @@ def _gradients(report, pairs, t_model, f_model, x, y, losses: LossPair, precisio
                                     "difference in the backward pass or the loss.")
 
 
-def _gradient_rows(pairs, t_model, f_model, x, y, losses: LossPair, precision, flatten):
-    torch_loss, jax_loss = losses
-    dtype = next(t_model.parameters()).dtype
-    t_model.zero_grad()
-    value = torch_loss(t_model(torch.from_numpy(x).to(dtype)), torch_labels(y))
+def gradient_arrays(pairs: list[LayerPair], torch_model: nn.Module, flax_model: nnx.Module,
+                    x: np.ndarray, y: np.ndarray, loss: str | LossPair, flatten: str = "hwc"
+                    ) -> tuple[tuple[float, float], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """((port loss, PyTorch loss), port gradients, PyTorch gradients) of every paired trainable
+    parameter, both by PyTorch ``state_dict`` name and in PyTorch's layout. The models run in
+    their current mode (a train-mode pass updates BatchNorm statistics, as a step would)."""
+    torch_loss, jax_loss = loss_pair(loss)
+    dtype = next(torch_model.parameters()).dtype
+    torch_model.zero_grad()
+    value = torch_loss(torch_model(torch.from_numpy(np.asarray(x)).to(dtype)), torch_labels(y))
     value.backward()
-    t_grads = {n: p.grad.detach().float().numpy() for n, p in t_model.named_parameters()}
-    x_f = jnp.asarray(port_input(x), dtype=_flax_dtype(f_model))
-    f_loss, grads = nnx.value_and_grad(lambda m: jax_loss(m(x_f), jnp.asarray(y)))(f_model)
-    clone = nnx.clone(f_model)
+    t_grads = {n: p.grad.detach().float().numpy().copy()
+               for n, p in torch_model.named_parameters()}
+    x_f = jnp.asarray(port_input(x), dtype=_flax_dtype(flax_model))
+
+    @nnx.jit
+    def value_and_grad(model, inputs, targets):
+        return nnx.value_and_grad(lambda m: jax_loss(m(inputs), targets))(model)
+
+    f_loss, grads = value_and_grad(flax_model, x_f, jnp.asarray(y))
+    clone = nnx.clone(flax_model)
     nnx.update(clone, grads)
+    f_grads = {}
+    for pair in pairs:
+        _, back = converter(pair.kind, pair.chw, flatten)
+        ours = flax_params(flax_module(clone, pair.flax_name), pair.kind)
+        for suffix in TRAINABLE:
+            name = f"{pair.torch_name}.{suffix}"
+            if name in t_grads and suffix in ours:
+                f_grads[name] = back(ours[suffix]) if suffix == "weight" else ours[suffix]
+    return (float(f_loss), float(value.detach())), f_grads, t_grads
+
+
+def _gradient_rows(pairs, t_model, f_model, x, y, losses: LossPair, precision, flatten):
+    found, f_grads, t_grads = gradient_arrays(pairs, t_model, f_model, x, y, losses, flatten)
     total = sum(fan_in(p.kind, t_model.get_submodule(p.torch_name)) for p in pairs)
     tol = layer_tolerance(precision, 2 * len(pairs), 2 * total)
     rows = []
     for pair in pairs:
-        _, back = converter(pair.kind, pair.chw, flatten)
-        ours = flax_params(flax_module(clone, pair.flax_name), pair.kind)
-        names = [s for s in TRAINABLE if f"{pair.torch_name}.{s}" in t_grads and s in ours]
+        names = [n for n in (f"{pair.torch_name}.{s}" for s in TRAINABLE) if n in f_grads]
         # A layer's gradients are judged against its largest entry: a bias gradient that
         # cancels to ~0 keeps the rounding error of the terms it summed.
-        scale = max(float(np.max(np.abs(t_grads[f"{pair.torch_name}.{s}"]))) for s in names)
-        for suffix in names:
-            name = f"{pair.torch_name}.{suffix}"
-            g = back(ours[suffix]) if suffix == "weight" else ours[suffix]
-            gap = max_abs(g, t_grads[name])
+        scale = max(float(np.max(np.abs(t_grads[n]))) for n in names)
+        for name in names:
+            gap = max_abs(f_grads[name], t_grads[name])
             rows.append(Row(name, t_grads[name].shape, gap,
                             gap / max(scale, np.finfo(np.float64).tiny), tol, pair.kind))
-    return rows, (float(f_loss), float(value.detach()))
+    return rows, found
