@@ -179,10 +179,11 @@ class Tf32Conv(nnx.Conv):
 
 class FlaxMixer(nnx.Module):
     def __init__(self, *, rngs: nnx.Rngs, tokens: int = 16, channels: int = 32,
-                 gelu_approximate: bool = False, tf32_patch: bool = False):
+                 gelu_approximate: bool = False, tf32_patch: bool = False,
+                 norm1_epsilon: float = 1e-5):
         conv = Tf32Conv if tf32_patch else nnx.Conv
         self.patch = conv(3, channels, (4, 4), strides=4, padding="VALID", rngs=rngs)
-        self.norm1 = nnx.LayerNorm(channels, epsilon=1e-5, rngs=rngs)
+        self.norm1 = nnx.LayerNorm(channels, epsilon=norm1_epsilon, rngs=rngs)
         self.token_fc1 = nnx.Linear(tokens, 24, rngs=rngs)
         self.token_fc2 = nnx.Linear(24, tokens, rngs=rngs)
         self.norm2 = nnx.LayerNorm(channels, epsilon=1e-5, rngs=rngs)
@@ -214,6 +215,11 @@ def mixer_flax() -> nnx.Module:
 
 def mixer_flax_tanh_gelu() -> nnx.Module:
     return FlaxMixer(rngs=nnx.Rngs(3), gelu_approximate=True)
+
+
+def mixer_flax_default_epsilon() -> nnx.Module:
+    """``nnx.LayerNorm``'s default ε (1e-6) where ``nn.LayerNorm`` has 1e-5."""
+    return FlaxMixer(rngs=nnx.Rngs(3), norm1_epsilon=1e-6)
 
 
 def mixer_flax_tf32() -> nnx.Module:

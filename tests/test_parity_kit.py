@@ -18,6 +18,7 @@ import pytest
 import torch
 from kit_pairs import (
     mixer_flax,
+    mixer_flax_default_epsilon,
     mixer_flax_tanh_gelu,
     mixer_flax_tf32,
     mixer_torch,
@@ -168,6 +169,14 @@ def test_fault_tanh_gelu_against_erf_gelu() -> None:
     assert report.first_divergence.name == "token_mlp.2 ↔ token_fc2"
     assert report.diagnosis.startswith("between token_mlp.0 and token_mlp.2: PyTorch computes "
                                        "GELU (exact, erf), the port GELU (tanh approximation)")
+
+
+def test_fault_layernorm_epsilon() -> None:
+    x = INPUTS["mixer"] * 0.1  # small activations, where ε matters
+    report = kit.compare_ports(mixer_torch(), mixer_flax_default_epsilon(), x)
+    assert report.first_divergence.name == "norm1 ↔ norm1"
+    assert report.diagnosis.startswith("epsilon: the port normalises with ε = 1e-06, PyTorch "
+                                       "with ε = 1e-05")
 
 
 def test_fault_tf32_convolution() -> None:
