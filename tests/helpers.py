@@ -8,7 +8,6 @@ overrides) and the Fashion-MNIST test set in ``/usr/share/datasets/fashion-mnist
 
 from __future__ import annotations
 
-import copy
 import functools
 import os
 from pathlib import Path
@@ -26,6 +25,7 @@ import jaxcnn
 import torch_ref
 from jaxcnn import convert
 from jaxcnn.data import DataError, load, to_tensor
+from jaxcnn.parity import kit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,21 +120,25 @@ def make_pair(arch: str, options: dict, *, init: str, seed: int = 0
               ) -> tuple[nnx.Module, torch.nn.Module]:
     """A Flax model and its PyTorch original holding the same weights, both in eval mode.
 
-    ``init="torch"``: PyTorch's init, copied with ``from_torch``; ``init="jax"``: Flax's init,
-    exported with ``to_torch`` and loaded with ``load_state_dict(strict=True)``.
+    The parity kit (:mod:`jaxcnn.parity.kit`) pairs the layers by call order and shape and moves
+    the weights: ``init="torch"``: PyTorch's init into the Flax model; ``init="jax"``: Flax's
+    init into the PyTorch model.
     """
+    if init not in ("torch", "jax"):
+        raise ValueError(f"init must be 'torch' or 'jax', got {init!r}")
     torch_model = torch_ref.create_model(arch, seed=seed, **options)
     flax_model = jaxcnn.create_model(arch, seed=seed, **options)
-    if init == "torch":
-        convert.from_torch(flax_model, torch_model.state_dict())
-    elif init == "jax":
-        state = {k: torch.from_numpy(v) for k, v in convert.to_torch(flax_model).items()}
-        torch_model.load_state_dict(state, strict=True)
-    else:
-        raise ValueError(f"init must be 'torch' or 'jax', got {init!r}")
+    kit.pair_models(torch_model, flax_model, example_batch(options),
+                    transfer_to="to_flax" if init == "torch" else "to_torch")
     flax_model.eval()
     torch_model.eval()
     return flax_model, torch_model
+
+
+def example_batch(options: dict) -> np.ndarray:
+    """Two blank images in PyTorch's layout, the shape a variant takes (for pairing layers)."""
+    side = options.get("image_size", 28)
+    return np.zeros((2, options.get("in_channels", 1), side, side), np.float32)
 
 
 @nnx.jit
@@ -161,70 +165,26 @@ def torch_loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(out, y) if kind == "ce" else F.nll_loss(out, y)
 
 
-KINK_TOL = 1e-6
-_SCREENED = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm1d)
-
-
-def away_from_kinks(model: torch.nn.Module, x: np.ndarray, tol: float = KINK_TOL) -> np.ndarray:
-    """Mask of the samples where the model is differentiable with a margin of ``tol``.
+def away_from_kinks(model: torch.nn.Module, x: np.ndarray, tol: float = kit.kinks.KINK_TOL
+                    ) -> np.ndarray:
+    """Mask of the NHWC samples ``x`` where the model is differentiable with a margin of ``tol``
+    (:func:`jaxcnn.parity.kit.kink_mask`).
 
     Two places make a CNN's gradient jump, and a float32 rounding difference (~1e-8 here) can
     put PyTorch on one side and JAX on the other:
 
-    * a ReLU at 0: a sample is kept when every conv, linear and BatchNorm output is > ``tol``
-      from 0 (every ReLU here follows one of them, directly or through a pool). On real images
-      this happens: a 2e-5 gap in a ``fc3.0.bias`` gradient of ``dropout``, 1e-6 in a
-      ``conv2.weight`` of ``padded``;
-    * a 2×2 max pool whose two largest inputs differ by less than ``tol`` (but are not equal):
-      the gradient goes to the larger one, which rounding may swap. Seen on an MNIST test image
-      with ``dropout``'s Flax init: a gap of 2.2e-8, and a 7e-4 difference in that image's
-      ``conv1`` gradient.
-
-    Both margins are measured in float64, on a copy of the model. A structural tie (a pool
-    window over identical inputs, like the flat background) is exact in float64 too and both
-    frameworks break it alike (the first window element), so it is kept; two float32 values that
-    are equal only by rounding differ in float64 and are screened like any near-tie. Seen with
-    jaxcnn's GEMM convolution: PyTorch computed 0.06814226 twice in one ``dropout`` conv2
-    window, jaxcnn 0.06814226 and 0.06814228 (both within float32 rounding of the float64
-    values), and each framework sent that window's gradient to a different element.
+    * a ReLU at 0: on real images this happens: a 2e-5 gap in a ``fc3.0.bias`` gradient of
+      ``dropout``, 1e-6 in a ``conv2.weight`` of ``padded``;
+    * a 2×2 max pool whose two largest inputs differ by less than ``tol`` (but are not equal).
+      Seen on an MNIST test image with ``dropout``'s Flax init: a gap of 2.2e-8, and a 7e-4
+      difference in that image's ``conv1`` gradient. Two float32 values equal only by rounding
+      differ in float64 and are screened: with jaxcnn's GEMM convolution PyTorch computed
+      0.06814226 twice in one ``dropout`` conv2 window, jaxcnn 0.06814226 and 0.06814228, and
+      each framework sent that window's gradient to a different element.
 
     ``tol`` is ~100 times the frameworks' forward differences.
     """
-    smallest: list[np.ndarray] = []
-
-    def record(_module, _inputs, out: torch.Tensor) -> None:
-        smallest.append(out.detach().abs().flatten(1).amin(dim=1).numpy())
-
-    model = copy.deepcopy(model).double()
-    hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, _SCREENED)]
-    try:
-        with _MaxPoolGaps() as gaps:
-            torch_forward(model, np.asarray(x, np.float64))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    smallest.extend(gaps.smallest)
-    return np.min(smallest, axis=0) > tol
-
-
-class _MaxPoolGaps(torch.overrides.TorchFunctionMode):
-    """Records, per sample, the smallest non-zero gap between the two largest inputs of any
-    2×2 window of the ``max_pool2d`` calls it sees (the models' pools are 2×2, stride 2)."""
-
-    def __init__(self):
-        super().__init__()
-        self.smallest: list[np.ndarray] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        if "max_pool2d" in getattr(func, "__name__", ""):
-            x = args[0].detach()
-            n, c, h, w = x.shape
-            windows = x[:, :, :h // 2 * 2, :w // 2 * 2].unfold(2, 2, 2).unfold(3, 2, 2)
-            top2 = windows.reshape(n, c, h // 2, w // 2, 4).topk(2, dim=-1).values
-            gap = top2[..., 0] - top2[..., 1]
-            gap = torch.where(gap > 0, gap, torch.full_like(gap, torch.inf))
-            self.smallest.append(gap.flatten(1).amin(dim=1).numpy())
-        return func(*args, **(kwargs or {}))
+    return kit.kink_mask(model, x.transpose(0, 3, 1, 2), tol)
 
 
 @functools.partial(nnx.jit, static_argnames="kind")
