@@ -58,6 +58,16 @@ def parse(text: str) -> Shard:
     return shard
 
 
+def add_arguments(parser: argparse.ArgumentParser, merged_into: str) -> None:
+    """Add the sweep options --shard and --merge (merged_into: what a merge writes)."""
+    parser.add_argument("--shard", type=parse, metavar="K/N",
+                        help="train only shard K of N (0 <= K < N: seeds K, K + N, ...) into "
+                             "OUT/shard-K-of-N/ (default under a SLURM job array: its task)")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="DIR",
+                        help="train nothing: merge the shards in these folders (OUT/shard-*/ "
+                             f"or the folders themselves) {merged_into}")
+
+
 def from_environment(environ: Mapping[str, str] = os.environ) -> Shard | None:
     """The shard of a SLURM job array task, or ``None`` outside one."""
     task, count = environ.get("SLURM_ARRAY_TASK_ID"), environ.get("SLURM_ARRAY_TASK_COUNT")

@@ -82,12 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--conv", choices=(AUTO, *PLANS), default=None,
                         help="convolution plan (default auto: timed on a CPU and cached; "
                              "also $JAXCNN_CONV)")
-    parser.add_argument("--shard", type=shards.parse, metavar="K/N",
-                        help="train only shard K of N (0 <= K < N: seeds K, K + N, ...) into "
-                             "OUT/shard-K-of-N/ (default under a SLURM job array: its task)")
-    parser.add_argument("--merge", nargs="+", type=Path, metavar="DIR",
-                        help="train nothing: merge the shards in these folders (OUT/shard-*/ "
-                             "or the folders themselves) and write the outputs to OUT")
+    shards.add_arguments(parser, "and write the outputs to OUT")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 

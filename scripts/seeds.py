@@ -94,12 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="results file, report and plots (default runs/seeds)")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: rebuild the report from OUT/seeds.jsonl")
-    parser.add_argument("--shard", type=shards.parse, metavar="K/N",
-                        help="train only shard K of N (0 <= K < N: seeds K, K + N, ...) into "
-                             "OUT/shard-K-of-N/ (default under a SLURM job array: its task)")
-    parser.add_argument("--merge", nargs="+", type=Path, metavar="DIR",
-                        help="train nothing: merge the shards in these folders (OUT/shard-*/ "
-                             "or the folders themselves) into OUT/seeds.jsonl and the report")
+    shards.add_arguments(parser, "into OUT/seeds.jsonl and the report")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
