@@ -28,8 +28,9 @@ from pathlib import Path
 
 
 def _stopped_during_start_up(signum: int, _frame) -> None:
-    print("\ninterrupted during start-up; nothing was written", file=sys.stderr)
-    raise SystemExit(128 + signum)
+    print("\ninterrupted during start-up; nothing was written", file=sys.stderr, flush=True)
+    # os._exit, not SystemExit: a signal landing in a callback (JAX's gc hook) would swallow it.
+    os._exit(128 + signum)
 
 
 if __name__ == "__main__":  # Ctrl-C or SIGTERM while the libraries load: one line
