@@ -19,9 +19,9 @@ from jaxcnn.bench.e2e import ProcessFailed, run_e2e
 from jaxcnn.bench.measure import ISOLATE, BenchConfig, run_benchmark
 from jaxcnn.bench.report import write_outputs
 from jaxcnn.bench.variants import BASELINE, DEFAULT_VARIANTS, VARIANTS
-from jaxcnn.cli import parse_data_dirs, positive_int
+from jaxcnn.cli.args import parse_data_dirs, positive_int
 from jaxcnn.data import DataError
-from jaxcnn.options import ARCHITECTURES
+from jaxcnn.net.options import ARCHITECTURES
 
 QUICK = {"repeats": 2, "train_images": 320, "test_images": 320, "isolate": "variant"}
 

@@ -5,7 +5,7 @@
 
 Defaults: ``--seeds`` seeds × all architectures (padded with its notebook loss and with the
 corrected ``log_nll``) × max/avg × MNIST and Fashion-MNIST, each row's recipe trained for that
-row's default epochs on its default number of training images (jaxcnn.pooling_study's
+row's default epochs on its default number of training images (jaxcnn.studies.pooling_study's
 DEFAULT_TRAINING; ``--help`` shows them), every test image. ``--epochs`` and ``--train-subset``
 set one value for every row; ``--full`` runs the recipes' own epochs on the whole training set.
 Writes results.json, results.csv, table.md, summary.md and pooling.png to ``--out``; the
@@ -21,13 +21,13 @@ import sys
 import time
 from pathlib import Path
 
-from jaxcnn import cachedir, conv
-from jaxcnn.cli import named_data_dirs, positive_int
+from jaxcnn import conv
+from jaxcnn.cli.args import named_data_dirs, positive_int
 from jaxcnn.conv import AUTO, PLANS
 from jaxcnn.data import DataError
-from jaxcnn.engine import make_mesh
-from jaxcnn.options import POOLS
-from jaxcnn.pooling_study import (
+from jaxcnn.net.options import POOLS
+from jaxcnn.runtime import cachedir
+from jaxcnn.studies.pooling_study import (
     DATASETS,
     DEFAULT_SEEDS,
     DEFAULT_TRAINING,
@@ -40,6 +40,7 @@ from jaxcnn.pooling_study import (
     run_study,
     write_outputs,
 )
+from jaxcnn.training.engine import make_mesh
 
 
 def build_parser() -> argparse.ArgumentParser:

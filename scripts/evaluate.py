@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxcnn import cachedir, rundir
 from jaxcnn.data import DataError, load, preprocess
-from jaxcnn.report import (
+from jaxcnn.runtime import cachedir
+from jaxcnn.training import rundir
+from jaxcnn.training.report import (
     confusion_matrix,
     load_model,
     load_run,
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     print_results(test.labels, predictions, test.class_names)
 
     if args.index is not None:
-        from jaxcnn.plots import plot_prediction
+        from jaxcnn.training.plots import plot_prediction
 
         true_name = test.class_names[test.labels[args.index]]
         predicted_name = test.class_names[predictions[args.index]]

@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from jaxcnn import rundir
-from jaxcnn.options import ARCHITECTURES
-from jaxcnn.recipes import get_recipe
+from jaxcnn.net.options import ARCHITECTURES
+from jaxcnn.training import rundir
+from jaxcnn.training.recipes import get_recipe
 
 TRAIN = Path(__file__).with_name("train.py")
 

@@ -26,15 +26,15 @@ from pathlib import Path
 
 import jax
 
-from jaxcnn import cachedir
-from jaxcnn.cli import named_data_dirs, positive_int
+from jaxcnn.cli.args import named_data_dirs, positive_int
 from jaxcnn.data import DataError
-from jaxcnn.engine import TrainingDiverged
-from jaxcnn.multiseed import MAPPINGS
-from jaxcnn.pooling_study import DATASETS
-from jaxcnn.seed_records import FILENAME, RecordsError, SeedRecords
-from jaxcnn.seed_report import write_report
-from jaxcnn.seed_study import DEFAULT_VARIANTS, FRAMEWORKS, run_study, variant_recipe
+from jaxcnn.runtime import cachedir
+from jaxcnn.studies.multiseed import MAPPINGS
+from jaxcnn.studies.pooling_study import DATASETS
+from jaxcnn.studies.seed_records import FILENAME, RecordsError, SeedRecords
+from jaxcnn.studies.seed_report import write_report
+from jaxcnn.studies.seed_study import DEFAULT_VARIANTS, FRAMEWORKS, run_study, variant_recipe
+from jaxcnn.training.engine import TrainingDiverged
 
 CPU_GROUP_SIZE = 4  # seeds per compiled JAX program on the CPU
 
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "CPU, 32 on an accelerator)")
     parser.add_argument("--mapping", choices=MAPPINGS,
                         help="how a JAX program maps its seeds (default: unroll on CPU, vmap "
-                             "elsewhere; see jaxcnn.multiseed)")
+                             "elsewhere; see jaxcnn.studies.multiseed)")
     parser.add_argument("--torch-threads", type=positive_int, metavar="N",
                         help="PyTorch's CPU threads (default: torch's own choice). On a loaded "
                              "machine 1 avoids the collapse of oversubscribed OpenMP threads")

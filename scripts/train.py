@@ -18,9 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from jaxcnn import allocator, cachedir, conv, rundir
-from jaxcnn.checkpoints import CheckpointError, EpochCheckpoints
-from jaxcnn.cli import (
+from jaxcnn import conv
+from jaxcnn.cli.args import (
     momentum_float,
     nonnegative_int,
     positive_float,
@@ -29,13 +28,23 @@ from jaxcnn.cli import (
 )
 from jaxcnn.conv import AUTO, PLANS
 from jaxcnn.data import SPECS, DataError
-from jaxcnn.engine import TrainingDiverged, check_batch_size, make_mesh
-from jaxcnn.losses import LOSSES
-from jaxcnn.optim import OPTIMIZERS
-from jaxcnn.options import ARCHITECTURES, POOLS
-from jaxcnn.recipes import DATASETS, RECIPES, Recipe, get_recipe
-from jaxcnn.resume import choose_start
-from jaxcnn.run import FRAMEWORKS, environment, load_data, load_start, make_trainer, run_training
+from jaxcnn.net.options import ARCHITECTURES, POOLS
+from jaxcnn.runtime import allocator, cachedir
+from jaxcnn.training import rundir
+from jaxcnn.training.checkpoints import CheckpointError, EpochCheckpoints
+from jaxcnn.training.engine import TrainingDiverged, check_batch_size, make_mesh
+from jaxcnn.training.losses import LOSSES
+from jaxcnn.training.optim import OPTIMIZERS
+from jaxcnn.training.recipes import DATASETS, RECIPES, Recipe, get_recipe
+from jaxcnn.training.resume import choose_start
+from jaxcnn.training.run import (
+    FRAMEWORKS,
+    environment,
+    load_data,
+    load_start,
+    make_trainer,
+    run_training,
+)
 
 # Flags that set a Recipe field of the same name.
 RECIPE_FLAGS = ("dataset", "epochs", "batch_size", "lr", "optimizer", "momentum", "loss", "seed")

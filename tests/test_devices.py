@@ -4,7 +4,8 @@
 multi-device runs are subprocesses, each using all N visible devices (the 1-device reference
 trains in this process). They train 100 full batches (and a last
 one of 6, which runs replicated): before the engine bounded its asynchronous dispatch
-(``jaxcnn.engine.MAX_IN_FLIGHT``), runs of this length deadlocked in the gradient all-reduce and
+(``jaxcnn.training.engine.MAX_IN_FLIGHT``), runs of this length deadlocked in the gradient
+all-reduce and
 XLA aborted them after 40 s (40 steps did not). Measured on this machine (lenet, batch 64, SGD lr
 0.01 momentum 0.9, 101 steps): the largest parameter difference between 1 and N devices is
 1.9e-8 for 2 devices and 2.2e-8 for 4, alone or with two seeds stacked (float32 summation order
@@ -28,8 +29,8 @@ from safetensors.numpy import load_file
 
 from jaxcnn import convert, create_model
 from jaxcnn.data import batch_indices
-from jaxcnn.recipes import get_recipe
-from jaxcnn.run import load_data, make_trainer
+from jaxcnn.training.recipes import get_recipe
+from jaxcnn.training.run import load_data, make_trainer
 
 TRAIN = REPO_ROOT / "scripts" / "train.py"
 MEASURED = 2.2e-8
@@ -92,11 +93,11 @@ MULTISEED_ON_DEVICES = """
 import json, sys
 import jax, numpy as np
 from jaxcnn.data import load, preprocess
-from jaxcnn.engine import make_mesh
-from jaxcnn.losses import get_loss
-from jaxcnn.multiseed import MultiSeedEngine, seed_batches
-from jaxcnn.optim import make_optimizer
-from jaxcnn.registry import create_model
+from jaxcnn.training.engine import make_mesh
+from jaxcnn.training.losses import get_loss
+from jaxcnn.studies.multiseed import MultiSeedEngine, seed_batches
+from jaxcnn.training.optim import make_optimizer
+from jaxcnn.net.registry import create_model
 
 train = load("fashion_mnist", "train", data_dir=sys.argv[1])
 images, labels = preprocess(train.images[:{n}], "none"), train.labels[:{n}]

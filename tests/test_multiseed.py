@@ -19,11 +19,11 @@ import pytest
 from data_helpers import mnist_dir, require_idx
 
 from jaxcnn.data import batch_indices, load, preprocess
-from jaxcnn.engine import Engine
-from jaxcnn.losses import get_loss
-from jaxcnn.multiseed import MAPPINGS, MultiSeedEngine, seed_batches
-from jaxcnn.optim import make_optimizer
-from jaxcnn.registry import create_model
+from jaxcnn.net.registry import create_model
+from jaxcnn.studies.multiseed import MAPPINGS, MultiSeedEngine, seed_batches
+from jaxcnn.training.engine import Engine
+from jaxcnn.training.losses import get_loss
+from jaxcnn.training.optim import make_optimizer
 
 SEEDS = (0, 3, 7)
 OPTIONS = {"batchnorm": True, "dropout": 0.5}

@@ -13,7 +13,7 @@ from data_helpers import REPO_ROOT
 from helpers import data_dir
 from scipy import stats
 
-from jaxcnn.pooling_study import (
+from jaxcnn.studies.pooling_study import (
     DEFAULT_TRAINING,
     VARIANTS,
     Cell,

@@ -27,10 +27,10 @@ from data_helpers import REPO_ROOT, fashion_dir, require_idx
 
 import torch_ref
 from jaxcnn import convert, create_model
-from jaxcnn.checkpoints import EpochCheckpoints
 from jaxcnn.data import batch_indices, load, preprocess
-from jaxcnn.recipes import Recipe
-from jaxcnn.run import load_data, make_trainer
+from jaxcnn.training.checkpoints import EpochCheckpoints
+from jaxcnn.training.recipes import Recipe
+from jaxcnn.training.run import load_data, make_trainer
 
 TRAIN_SCRIPT = REPO_ROOT / "scripts" / "train.py"
 METRIC_KEYS = {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",

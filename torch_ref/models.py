@@ -1,7 +1,7 @@
 """The five course architectures as the notebooks wrote them in PyTorch (inputs NCHW float32).
 
 Layer order, padding, pooling, activations, output heads and ``state_dict`` names follow each
-notebook; the only additions are the options shared with :mod:`jaxcnn.models` (``pool``,
+notebook; the only additions are the options shared with :mod:`jaxcnn.net.models` (``pool``,
 ``in_channels``, ``image_size``, ``num_classes`` and LeNet's ``dropout``/``batchnorm``), whose
 defaults give back the notebook's network. The notebooks' ``x.view(-1, n)`` flatten is written
 ``x.reshape(-1, n)``: the same values, but it also accepts the channels-last strides that a
@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jaxcnn.options import POOLS
-from jaxcnn.shapes import conv_output_size
+from jaxcnn.net.options import POOLS
+from jaxcnn.net.shapes import conv_output_size
 
 
 def _pooled(size: int, kernel: int, padding: int = 0) -> int:

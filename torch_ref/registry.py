@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jaxcnn.options import check_options
+from jaxcnn.net.options import check_options
 from torch_ref import models
 
 _CLASSES: dict[str, type[nn.Module]] = {

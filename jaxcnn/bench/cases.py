@@ -6,9 +6,9 @@ import dataclasses
 from pathlib import Path
 
 from jaxcnn.bench.variants import INFER_BATCH, Case, torchvision_root
-from jaxcnn.cli import ALL_DATASETS
+from jaxcnn.cli.args import ALL_DATASETS
 from jaxcnn.data import Dataset, load, preprocess
-from jaxcnn.recipes import get_recipe
+from jaxcnn.training.recipes import get_recipe
 
 
 def data_dir_args(dirs: dict[str, str]) -> list[str]:

@@ -23,7 +23,7 @@ from jaxcnn.bench.variants import Case, TorchNotebook, torchvision_root
 from jaxcnn.conv.choice import CACHE_ENV_VAR
 from jaxcnn.conv.choice import ENV_VAR as CONV_ENV_VAR
 from jaxcnn.data import Dataset
-from jaxcnn.recipes import get_recipe
+from jaxcnn.training.recipes import get_recipe
 
 TRAIN_SCRIPT = processes.REPO_ROOT / "scripts" / "train.py"
 

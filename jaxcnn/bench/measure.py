@@ -28,11 +28,11 @@ from tqdm import tqdm
 
 from jaxcnn.bench import machine, processes
 from jaxcnn.bench.cases import data_dir_args, load_splits
+from jaxcnn.bench.flops import forward_flops, train_flops
 from jaxcnn.bench.variants import BASELINE, DEFAULT_VARIANTS, VARIANTS, framework
-from jaxcnn.flops import forward_flops, train_flops
-from jaxcnn.options import ARCHITECTURES
-from jaxcnn.recipes import get_recipe
-from jaxcnn.registry import create_model
+from jaxcnn.net.options import ARCHITECTURES
+from jaxcnn.net.registry import create_model
+from jaxcnn.training.recipes import get_recipe
 
 ISOLATE = ("cell", "variant")
 # Figures gathered per process; each becomes median / min / max / values over the processes.

@@ -27,12 +27,12 @@ from jaxcnn import conv
 from jaxcnn.bench import machine
 from jaxcnn.bench.cases import load_splits, make_case
 from jaxcnn.bench.variants import VARIANTS, Case, Unavailable, framework
-from jaxcnn.cli import parse_data_dirs, positive_int
+from jaxcnn.cli.args import parse_data_dirs, positive_int
 from jaxcnn.conv.choice import CACHE_ENV_VAR
 from jaxcnn.conv.choice import ENV_VAR as CONV_ENV_VAR
 from jaxcnn.data import DataError, batch_indices
-from jaxcnn.options import ARCHITECTURES
-from jaxcnn.recipes import get_recipe
+from jaxcnn.net.options import ARCHITECTURES
+from jaxcnn.training.recipes import get_recipe
 
 AUTO_VARIANTS = ("jax", "jax-scan")  # the plan chosen by measurement, whatever $JAXCNN_CONV says
 

@@ -32,9 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxcnn import cachedir
-from jaxcnn.cachedir import cache_root
 from jaxcnn.conv.plans import PLANS, REFERENCE, Plan, scoped, to_layout, using
+from jaxcnn.runtime import cachedir
+from jaxcnn.runtime.cachedir import cache_root
 
 ENV_VAR = "JAXCNN_CONV"
 CACHE_ENV_VAR = cachedir.ENV_VAR
@@ -203,7 +203,7 @@ def time_plans(model: nnx.Module, batch: int, image_shape: tuple[int, ...],
 
 # -- the cache on disk ---------------------------------------------------------------------------
 def cache_path() -> Path:
-    """The cache file: ``conv-plans.json`` in :func:`jaxcnn.cachedir.cache_root`."""
+    """The cache file: ``conv-plans.json`` in :func:`jaxcnn.runtime.cachedir.cache_root`."""
     return cache_root() / "conv-plans.json"
 
 

@@ -11,13 +11,13 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from jaxcnn.cli import parse_data_dirs
-from jaxcnn.optim import OPTIMIZERS
-from jaxcnn.options import ARCHITECTURES, OPTIONS
+from jaxcnn.cli.args import parse_data_dirs
+from jaxcnn.net.options import ARCHITECTURES, OPTIONS
 from jaxcnn.parity.epochs import ParityRun, run_parity
 from jaxcnn.parity.pair import DataDirs, load_inputs
 from jaxcnn.parity.report import markdown_table, write_report
-from jaxcnn.recipes import DATASETS, Recipe, get_recipe
+from jaxcnn.training.optim import OPTIMIZERS
+from jaxcnn.training.recipes import DATASETS, Recipe, get_recipe
 
 MASKS_DIFFER = ("dropout on: each framework draws its own dropout masks, so the runs are not "
                 "like for like (see the dropout=0 run)")

@@ -14,9 +14,10 @@ from flax import nnx
 from torch import nn
 
 import torch_ref.registry
-from jaxcnn import data, registry
-from jaxcnn.cli import ALL_DATASETS
-from jaxcnn.convert import from_torch, to_torch
+from jaxcnn import data
+from jaxcnn.cli.args import ALL_DATASETS
+from jaxcnn.net import registry
+from jaxcnn.net.convert import from_torch, to_torch
 
 
 class ModelPair(NamedTuple):

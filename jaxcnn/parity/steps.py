@@ -16,12 +16,12 @@ import numpy as np
 
 import torch_ref.train as torch_train
 from jaxcnn.data import batch_indices
-from jaxcnn.engine import Engine, _zero_metrics
-from jaxcnn.losses import get_loss
-from jaxcnn.optim import make_optimizer
 from jaxcnn.parity.pair import make_pair, max_param_diff
 from jaxcnn.parity.torch_side import to_labels, to_nchw, torch_dtype, torch_step
-from jaxcnn.recipes import Recipe, get_recipe
+from jaxcnn.training.engine import Engine, _zero_metrics
+from jaxcnn.training.losses import get_loss
+from jaxcnn.training.optim import make_optimizer
+from jaxcnn.training.recipes import Recipe, get_recipe
 
 # name -> (optimizer, learning rate or None for the recipe's, momentum)
 OPTIMIZER_SETTINGS: dict[str, tuple[str, float | None, float]] = {

@@ -4,7 +4,8 @@ Epochs are numbered from 1 (as the notebooks print them); epoch ``e`` visits the
 the order ``jaxcnn.data.batch_indices(n, batch_size, seed=recipe.seed, epoch=e - 1)`` in both
 frameworks (the 0-based epoch index, as :mod:`jaxcnn.parity` uses it). After each epoch the
 run appends its metrics row, then saves its checkpoint; resuming restores the latest complete
-checkpoint that can be read whole (:mod:`jaxcnn.resume`) and drops any metrics row written after
+checkpoint that can be read whole (:mod:`jaxcnn.training.resume`) and drops any metrics row written
+after
 it, so an interrupted run resumed ends exactly where the same run uninterrupted would.
 """
 
@@ -16,13 +17,13 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-from jaxcnn import rundir
-from jaxcnn.checkpoints import CheckpointError, EpochCheckpoints
 from jaxcnn.data import Dataset, batch_indices, load, preprocess
-from jaxcnn.engine import backend_summary
-from jaxcnn.recipes import Recipe
-from jaxcnn.resume import Start, choose_start
-from jaxcnn.training import Evaluation, JaxTrainer, Trainer
+from jaxcnn.training import rundir
+from jaxcnn.training.checkpoints import CheckpointError, EpochCheckpoints
+from jaxcnn.training.engine import backend_summary
+from jaxcnn.training.recipes import Recipe
+from jaxcnn.training.resume import Start, choose_start
+from jaxcnn.training.trainer import Evaluation, JaxTrainer, Trainer
 
 FRAMEWORKS = ("jax", "torch")
 _VERSIONED = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "torch")
@@ -123,9 +124,10 @@ def run_training(trainer: Trainer, recipe: Recipe, run_dir: Path, *, train_size:
     state ``trainer`` already holds; by default the newest intact checkpoint, loaded here), then
     write ``model.safetensors`` and the report. Returns the metrics rows of every epoch.
 
-    Raises :class:`jaxcnn.engine.TrainingDiverged` on a NaN/inf loss; the diverged epoch writes
-    neither metrics nor checkpoint. Raises :class:`jaxcnn.checkpoints.CheckpointError` and
-    :class:`jaxcnn.rundir.RunFileError` for run files it cannot use.
+    Raises :class:`jaxcnn.training.engine.TrainingDiverged` on a NaN/inf loss; the diverged epoch
+    writes
+    neither metrics nor checkpoint. Raises :class:`jaxcnn.training.checkpoints.CheckpointError` and
+    :class:`jaxcnn.training.rundir.RunFileError` for run files it cannot use.
     """
     checkpoints = EpochCheckpoints(run_dir)
     if start is None:
@@ -154,7 +156,9 @@ def run_training(trainer: Trainer, recipe: Recipe, run_dir: Path, *, train_size:
     state_dict = trainer.state_dict()
     rundir.write_weights(run_dir, state_dict)
 
-    from jaxcnn.report import write_report  # imports matplotlib: only once training is done
+    from jaxcnn.training.report import (
+        write_report,  # imports matplotlib: only once training is done
+    )
 
     report = write_report(run_dir, config=config, history=history, test_images=test.images,
                           test_labels=test.labels, outputs=evaluation.outputs,

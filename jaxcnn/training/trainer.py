@@ -1,8 +1,9 @@
 """The JAX trainer: one recipe's model, optimiser and data on the device, behind the interface
-that :mod:`jaxcnn.run` drives (``torch_ref.train.TorchTrainer`` is its PyTorch twin).
+that :mod:`jaxcnn.training.run` drives (``torch_ref.train.TorchTrainer`` is its PyTorch twin).
 
 A trainer trains one epoch over given batches, evaluates on the test set, exports and imports
-its whole training state as nested numpy arrays (for :mod:`jaxcnn.checkpoints`), and gives its
+its whole training state as nested numpy arrays (for :mod:`jaxcnn.training.checkpoints`), and gives
+its
 weights in PyTorch's names and layouts.
 """
 
@@ -14,13 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.checkpoints import NestedArrays
-from jaxcnn.convert import to_torch
-from jaxcnn.engine import Engine, EpochMetrics, check_batch_size, make_mesh
-from jaxcnn.losses import get_loss
-from jaxcnn.optim import make_optimizer
-from jaxcnn.recipes import Recipe
-from jaxcnn.registry import create_model
+from jaxcnn.net.convert import to_torch
+from jaxcnn.net.registry import create_model
+from jaxcnn.training.checkpoints import NestedArrays
+from jaxcnn.training.engine import Engine, EpochMetrics, check_batch_size, make_mesh
+from jaxcnn.training.losses import get_loss
+from jaxcnn.training.optim import make_optimizer
+from jaxcnn.training.recipes import Recipe
 
 Split = tuple[np.ndarray, np.ndarray]  # preprocessed float32 NHWC images, int64 labels
 EVAL_BATCH = 1000
@@ -33,7 +34,7 @@ class Evaluation(NamedTuple):
 
 
 class Trainer(Protocol):
-    """What :func:`jaxcnn.run.run_training` needs from a framework."""
+    """What :func:`jaxcnn.training.run.run_training` needs from a framework."""
 
     framework: str
 
@@ -53,7 +54,8 @@ class Trainer(Protocol):
 
 
 class JaxTrainer:
-    """A recipe trained by :class:`jaxcnn.engine.Engine` on device-resident data, data-parallel
+    """A recipe trained by :class:`jaxcnn.training.engine.Engine` on device-resident data,
+    data-parallel
     over ``devices`` devices (each batch split evenly; ``ValueError`` if it does not divide)."""
 
     framework = "jax"

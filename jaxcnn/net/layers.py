@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxcnn.conv import plans, pool
-from jaxcnn.options import POOLS
+from jaxcnn.net.options import POOLS
 
 torch_kernel_init = nnx.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
 

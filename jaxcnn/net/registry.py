@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from jaxcnn import models
-from jaxcnn.options import check_options
+from jaxcnn.net import models
+from jaxcnn.net.options import check_options
 
 _CLASSES: dict[str, type[nnx.Module]] = {
     "padded": models.Padded,

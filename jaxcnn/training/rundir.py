@@ -1,7 +1,9 @@
 """The files of a run directory: ``config.json``, ``metrics.jsonl`` and ``model.safetensors``.
 
-Checkpoints live beside them in ``checkpoints/`` (:mod:`jaxcnn.checkpoints`); the report and
-its PNGs are written by :mod:`jaxcnn.report`. The readers raise :class:`RunFileError`, whose
+Checkpoints live beside them in ``checkpoints/`` (:mod:`jaxcnn.training.checkpoints`); the report
+and
+its PNGs are written by :mod:`jaxcnn.training.report`. The readers raise :class:`RunFileError`,
+whose
 message names the file, says what is wrong with it and what to do.
 """
 
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import safetensors.numpy
 
-from jaxcnn.recipes import Recipe
+from jaxcnn.training.recipes import Recipe
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"

@@ -1,6 +1,7 @@
 """Many seeds of one architecture trained as one compiled program.
 
-:class:`MultiSeedEngine` is an :class:`~jaxcnn.engine.Engine` whose train state holds N models
+:class:`MultiSeedEngine` is an :class:`~jaxcnn.training.engine.Engine` whose train state holds N
+models
 stacked on a leading axis (parameters, batch statistics, dropout RNG keys and counters, optimizer
 state). Each step maps the single-model step over that axis: model *i* reads
 its own batch (row *i* of the step's ``(N, batch)`` index matrix), draws dropout masks from its
@@ -16,7 +17,7 @@ of ``padded`` ran at 0.72× the speed of 8 runs one by one with ``unroll``, 0.21
 and 0.12× with ``map`` (XLA:CPU's convolutions inside a loop body are far slower); see
 docs/pooling.md.
 
-``python -m jaxcnn.multiseed --arch lenet --seeds 8`` times N seeds stacked (every mapping)
+``python -m jaxcnn.studies.multiseed --arch lenet --seeds 8`` times N seeds stacked (every mapping)
 against the same N trained one after the other.
 """
 
@@ -32,7 +33,7 @@ import numpy as np
 from flax import nnx
 
 from jaxcnn.data import batch_indices
-from jaxcnn.engine import Engine, EpochMetrics, TrainState
+from jaxcnn.training.engine import Engine, EpochMetrics, TrainState
 
 MAPPINGS = ("vmap", "map", "unroll")
 
@@ -137,11 +138,11 @@ def benchmark(arch: str, seeds: int, steps: int, *, data_dirs: dict[str, str] | 
     and one model after the other with :class:`Engine`, with ``arch``'s recipe (optimizer,
     loss, batch size) on its real training data."""
     from jaxcnn.data import preprocess
-    from jaxcnn.losses import get_loss
-    from jaxcnn.optim import make_optimizer
-    from jaxcnn.recipes import get_recipe
-    from jaxcnn.registry import create_model
-    from jaxcnn.run import load_data
+    from jaxcnn.net.registry import create_model
+    from jaxcnn.training.losses import get_loss
+    from jaxcnn.training.optim import make_optimizer
+    from jaxcnn.training.recipes import get_recipe
+    from jaxcnn.training.run import load_data
 
     recipe = get_recipe(arch)
     train, _ = load_data(recipe, data_dir=(data_dirs or {}).get(recipe.dataset),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from jaxcnn.checkpoints import CheckpointError, EpochCheckpoints, NestedArrays
+from jaxcnn.training.checkpoints import CheckpointError, EpochCheckpoints, NestedArrays
 
 DAMAGED = "checkpoints.damaged"
 SUPERSEDED = "checkpoints.superseded"

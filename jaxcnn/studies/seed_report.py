@@ -1,7 +1,8 @@
 """The seed study's report, from its records: ``seeds.md``, ``seeds.json`` and a PNG per variant.
 
-:func:`analyse` turns the records (:mod:`jaxcnn.seed_records`) into statistics
-(:mod:`jaxcnn.seed_stats`) per variant: per framework and epoch the median, quartiles and range
+:func:`analyse` turns the records (:mod:`jaxcnn.studies.seed_records`) into statistics
+(:mod:`jaxcnn.studies.seed_stats`) per variant: per framework and epoch the median, quartiles and
+range
 of test accuracy (and of test loss and train accuracy); where each figure the notebook printed
 falls among each framework's seeds; the two-sample test of the frameworks' final accuracies with
 the shift it could have detected; and the phenomena the README explains: dead output classes,
@@ -20,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxcnn import notebooks, seed_stats
-from jaxcnn.recipes import get_recipe
-from jaxcnn.seed_study import DEFAULT_VARIANTS, variant_recipe
+from jaxcnn.studies import notebook_figures as notebooks
+from jaxcnn.studies import seed_stats
+from jaxcnn.studies.seed_study import DEFAULT_VARIANTS, variant_recipe
+from jaxcnn.training.recipes import get_recipe
 
 NAMES = {"torch": "PyTorch", "jax": "JAX"}
 ORDER = ("torch", "jax")  # PyTorch, the original, is the reference of every comparison

@@ -1,6 +1,7 @@
 """The pooling study: architectures × pooling × data set × seeds, with statistics and a plot.
 
-Every cell trains its seeds as one program (:class:`jaxcnn.multiseed.MultiSeedEngine`) with the
+Every cell trains its seeds as one program (:class:`jaxcnn.studies.multiseed.MultiSeedEngine`) with
+the
 architecture's notebook recipe (optimizer, learning rate, batch size, loss, normalisation), on
 the cell's data set, for ``epochs`` epochs (the recipes' own with ``epochs=None``). Seed *s* gives
 the same initial weights, batch order and dropout stream whatever the pooling (pools have no
@@ -25,11 +26,11 @@ from jax.sharding import Mesh
 from scipy import stats
 
 from jaxcnn.data import load, preprocess
-from jaxcnn.losses import get_loss
-from jaxcnn.multiseed import MultiSeedEngine, seed_batches
-from jaxcnn.optim import make_optimizer
-from jaxcnn.recipes import Recipe, get_recipe
-from jaxcnn.registry import create_model
+from jaxcnn.net.registry import create_model
+from jaxcnn.studies.multiseed import MultiSeedEngine, seed_batches
+from jaxcnn.training.losses import get_loss
+from jaxcnn.training.optim import make_optimizer
+from jaxcnn.training.recipes import Recipe, get_recipe
 
 DATASETS = ("mnist", "fashion_mnist")
 CHANCE_CEILING = 0.2  # twice chance for 10 classes

@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxcnn import plots, rundir
-from jaxcnn.convert import from_torch
 from jaxcnn.data import preprocess
-from jaxcnn.registry import create_model
+from jaxcnn.net.convert import from_torch
+from jaxcnn.net.registry import create_model
+from jaxcnn.training import plots, rundir
 
 REPORT = "report.md"
 PICTURES = {
@@ -89,7 +89,8 @@ def first_conv_maps(arch: str, model_options: Mapping, state_dict: Mapping,
 def load_run(run_dir: Path) -> tuple[dict, list[dict], dict[str, np.ndarray]]:
     """``(config, history, state_dict)`` of a run directory.
 
-    Raises :class:`jaxcnn.rundir.RunFileError` naming a missing file (the run may be incomplete
+    Raises :class:`jaxcnn.training.rundir.RunFileError` naming a missing file (the run may be
+    incomplete
     or still running) or a damaged one, with what to do.
     """
     run_dir = Path(run_dir)

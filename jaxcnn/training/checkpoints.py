@@ -7,7 +7,8 @@ folder and renames it when complete), so a process killed mid-save leaves the pr
 checkpoint as the latest complete one.
 
 A checkpoint whose files were damaged afterwards is a :class:`CheckpointError` when restored;
-:meth:`EpochCheckpoints.set_aside` moves it out of ``checkpoints/`` (see :mod:`jaxcnn.resume`).
+:meth:`EpochCheckpoints.set_aside` moves it out of ``checkpoints/`` (see
+:mod:`jaxcnn.training.resume`).
 """
 
 from __future__ import annotations

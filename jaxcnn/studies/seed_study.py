@@ -2,19 +2,22 @@
 
 A *variant* is an architecture with its notebook recipe, optionally changed by ``+`` parts:
 ``padded+avg`` (notebook 000's average-pooling run), ``padded+log_nll`` (its corrected loss);
-a part is a pooling (:data:`jaxcnn.options.POOLS`) or a loss (:data:`jaxcnn.losses.LOSSES`).
+a part is a pooling (:data:`jaxcnn.net.options.POOLS`) or a loss
+(:data:`jaxcnn.training.losses.LOSSES`).
 
 Seed *s* means what ``scripts/train.py --seed s`` means in either framework: the initial weights
 drawn by that framework from seed *s* (Flax's and PyTorch's draws differ), the batch order
 ``batch_indices(n, batch, seed=s, epoch=e)`` (the same in both) and the dropout stream. JAX
-trains several seeds at once as one compiled program (:class:`jaxcnn.multiseed.MultiSeedEngine`,
+trains several seeds at once as one compiled program
+(:class:`jaxcnn.studies.multiseed.MultiSeedEngine`,
 ``group_size`` seeds per program), each ending with the weights it has trained alone, to
 float32 rounding; PyTorch trains seed by seed (:class:`torch_ref.train.TorchTrainer`).
 
 After every epoch each seed is evaluated on the test set: loss, accuracy, and per class the
 number of test images classified correctly, the number predicted as that class and the
 output unit's largest value. A finished seed is appended to ``<out>/seeds.jsonl``
-(:mod:`jaxcnn.seed_records`) at once; a rerun of the same study trains only the seeds missing
+(:mod:`jaxcnn.studies.seed_records`) at once; a rerun of the same study trains only the seeds
+missing
 there. The frameworks alternate group by group, so a study stopped early has about as many
 seeds of each.
 """
@@ -31,15 +34,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxcnn.data import batch_indices
-from jaxcnn.losses import LOSSES, get_loss
-from jaxcnn.multiseed import MultiSeedEngine, seed_batches
-from jaxcnn.optim import make_optimizer
-from jaxcnn.options import POOLS
-from jaxcnn.pooling_study import Data
-from jaxcnn.recipes import Recipe, get_recipe
-from jaxcnn.registry import create_model
-from jaxcnn.run import environment
-from jaxcnn.seed_records import FILENAME, SeedRecords
+from jaxcnn.net.options import POOLS
+from jaxcnn.net.registry import create_model
+from jaxcnn.studies.multiseed import MultiSeedEngine, seed_batches
+from jaxcnn.studies.pooling_study import Data
+from jaxcnn.studies.seed_records import FILENAME, SeedRecords
+from jaxcnn.training.losses import LOSSES, get_loss
+from jaxcnn.training.optim import make_optimizer
+from jaxcnn.training.recipes import Recipe, get_recipe
+from jaxcnn.training.run import environment
 
 FRAMEWORKS = ("jax", "torch")
 DEFAULT_VARIANTS = ("padded", "padded+avg", "padded+log_nll", "dropout", "classic", "lenet3x3",

@@ -15,8 +15,8 @@ import jax
 from flax import nnx
 
 from jaxcnn.conv import planned
-from jaxcnn.layers import BatchNorm, Dropout2d, Pool2d, conv, flatten, linear
-from jaxcnn.shapes import conv_output_size
+from jaxcnn.net.layers import BatchNorm, Dropout2d, Pool2d, conv, flatten, linear
+from jaxcnn.net.shapes import conv_output_size
 
 
 def _pooled(size: int, kernel: int, padding: int = 0) -> int:

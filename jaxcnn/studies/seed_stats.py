@@ -1,10 +1,12 @@
 """Statistics of a seed study: spreads, where a figure falls, two-sample parity, phenomena.
 
 Everything here is a pure function of numbers (per-seed accuracies, per-class counts); the
-training and the records are :mod:`jaxcnn.seed_study`'s, the report :mod:`jaxcnn.seed_report`'s.
+training and the records are :mod:`jaxcnn.studies.seed_study`'s, the report
+:mod:`jaxcnn.studies.seed_report`'s.
 
 * :func:`describe`: median, quartiles (numpy's linear interpolation), min and max.
-* :func:`place`: where a printed figure (an interval of values, see :mod:`jaxcnn.notebooks`)
+* :func:`place`: where a printed figure (an interval of values, see
+:mod:`jaxcnn.studies.notebook_figures`)
   falls among the seeds: how many ended below, within and above it, and its mid-rank
   percentile ``100 * (below + within / 2) / n`` (``scipy.stats.percentileofscore``'s
   ``kind="mean"`` for a figure printed in full).

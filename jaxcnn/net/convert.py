@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxcnn.layers import BatchNorm
+from jaxcnn.net.layers import BatchNorm
 
 # PyTorch suffix -> Flax attribute, per layer kind.
 _CONV_LINEAR = {"weight": "kernel", "bias": "bias"}

@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from jaxcnn.losses import LOSSES
-from jaxcnn.optim import OPTIMIZERS
-from jaxcnn.options import check_options
+from jaxcnn.net.options import check_options
+from jaxcnn.training.losses import LOSSES
+from jaxcnn.training.optim import OPTIMIZERS
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
 NORMALIZATIONS = ("none", "half", "mnist", "cifar10")
