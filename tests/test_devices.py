@@ -97,6 +97,7 @@ from jaxcnn.training.engine import make_mesh
 from jaxcnn.training.losses import get_loss
 from jaxcnn.studies.multiseed import MultiSeedEngine, seed_batches
 from jaxcnn.training.optim import make_optimizer
+from jaxcnn.training.recipes import get_recipe
 from jaxcnn.net.registry import create_model
 
 train = load("fashion_mnist", "train", data_dir=sys.argv[1])
@@ -105,8 +106,8 @@ seeds = (0, 5)
 final = []
 for mesh in (None, make_mesh(4)):
     models = [create_model("lenet", seed=s) for s in seeds]
-    engine = MultiSeedEngine(models[0], make_optimizer("sgd", 0.01, 0.9),
-                             get_loss("cross_entropy"), mesh=mesh)
+    tx = make_optimizer(get_recipe("classic").replace(lr=0.01))  # sgd, momentum 0.9
+    engine = MultiSeedEngine(models[0], tx, get_loss("cross_entropy"), mesh=mesh)
     state = engine.stack_states(models)
     initial = [np.array(leaf) for leaf in jax.tree.leaves(state.params)]  # copies: state is donated
     x, y = engine.put((images, labels))

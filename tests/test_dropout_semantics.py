@@ -110,7 +110,7 @@ def test_one_step_with_a_shared_mask_agrees(mnist_half, setting: str) -> None:
     x, y = images[idx], labels[idx]
     keep = np.random.default_rng(7).random((len(idx), CHANNELS)) >= 0.25
     pair = make_pair("dropout", seed=recipe.seed, options=recipe.model_options)
-    tx = make_optimizer(recipe.optimizer, recipe.lr, recipe.momentum)
+    tx = make_optimizer(recipe)
     jax_masked_step(pair.jax_model, tx, tx.init(nnx.state(pair.jax_model, nnx.Param)),
                     get_loss(recipe.loss), jnp.asarray(x), jnp.asarray(y), jnp.asarray(keep))
     torch_masked_step(pair.torch_model,

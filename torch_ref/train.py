@@ -25,10 +25,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from jaxcnn.training.checkpoints import NestedArrays
-from jaxcnn.training.engine import EpochMetrics, TrainingDiverged
+from jaxcnn.training.protocol import (
+    EpochMetrics,
+    Evaluation,
+    NestedArrays,
+    Split,
+    TrainingDiverged,
+)
 from jaxcnn.training.recipes import Recipe
-from jaxcnn.training.trainer import Evaluation, Split
 from torch_ref.registry import create_model
 
 

@@ -16,7 +16,10 @@ from flax import nnx
 
 from jaxcnn.conv import planned
 from jaxcnn.net.layers import BatchNorm, Dropout2d, Pool2d, conv, flatten, linear
+from jaxcnn.net.options import ModelRegistry
 from jaxcnn.net.shapes import conv_output_size
+
+MODELS = ModelRegistry()  # filled by the @MODELS.register lines below
 
 
 def _pooled(size: int, kernel: int, padding: int = 0) -> int:
@@ -24,6 +27,7 @@ def _pooled(size: int, kernel: int, padding: int = 0) -> int:
     return conv_output_size(conv_output_size(size, kernel, padding=padding), 2, stride=2)
 
 
+@MODELS.register("padded")
 class Padded(nnx.Module):
     """Notebook 000: two padded 5×5 convs (32, 64), fc 128, softmax output."""
 
@@ -47,6 +51,7 @@ class Padded(nnx.Module):
         return nnx.softmax(self.fc2(x), axis=-1)
 
 
+@MODELS.register("dropout")
 class Dropout(nnx.Module):
     """Notebook 001: 5×5 convs (10, 20), one pool, Dropout2d(0.25), fc 100, ReLU'd scores."""
 
@@ -72,6 +77,7 @@ class Dropout(nnx.Module):
         return nnx.relu(self.fc4(x))  # the original's final ReLU, kept
 
 
+@MODELS.register("classic")
 class Classic(nnx.Module):
     """Notebook 002: conv → pool → ReLU twice (10, 20 channels), fc 50, log_softmax output."""
 
@@ -95,6 +101,7 @@ class Classic(nnx.Module):
         return nnx.log_softmax(self.fc2(x), axis=-1)
 
 
+@MODELS.register("lenet3x3")
 class LeNet3x3(nnx.Module):
     """Notebook 003: 3×3 convs (6, 16), fc 120-84, log_softmax output (60,074 parameters)."""
 
@@ -120,6 +127,7 @@ class LeNet3x3(nnx.Module):
         return nnx.log_softmax(self.fc3(x), axis=-1)
 
 
+@MODELS.register("lenet")
 class LeNet(nnx.Module):
     """Notebook 004: 5×5 convs (6, 16), fc 120-84, logits.
 

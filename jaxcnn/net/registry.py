@@ -6,15 +6,6 @@ import jax
 from flax import nnx
 
 from jaxcnn.net import models
-from jaxcnn.net.options import check_options
-
-_CLASSES: dict[str, type[nnx.Module]] = {
-    "padded": models.Padded,
-    "dropout": models.Dropout,
-    "classic": models.Classic,
-    "lenet3x3": models.LeNet3x3,
-    "lenet": models.LeNet,
-}
 
 
 def create_model(arch: str, *, seed: int = 0, **options) -> nnx.Module:
@@ -24,7 +15,7 @@ def create_model(arch: str, *, seed: int = 0, **options) -> nnx.Module:
     ``dropout`` (a rate) for ``dropout`` and ``lenet``; ``batchnorm`` (bool) for ``lenet``.
     Unknown names or options raise ``ValueError``.
     """
-    check_options(arch, options)
+    cls = models.MODELS.model_class(arch, options)
     params_key, dropout_key = jax.random.split(jax.random.key(seed))
     rngs = nnx.Rngs(params=params_key, dropout=dropout_key)
-    return _CLASSES[arch](**options, rngs=rngs)
+    return cls(**options, rngs=rngs)

@@ -63,7 +63,7 @@ def step_diffs(arch: str, setting: str, images: np.ndarray, labels: np.ndarray, 
     """
     recipe = setting_recipe(arch, setting)
     pair = make_pair(arch, seed=recipe.seed, options=recipe.model_options, float64=float64)
-    engine = Engine(pair.jax_model, make_optimizer(recipe.optimizer, recipe.lr, recipe.momentum),
+    engine = Engine(pair.jax_model, make_optimizer(recipe),
                     get_loss(recipe.loss))
     state = engine.create_train_state(pair.jax_model)
     jax_step = jax.jit(lambda s, x, y: engine.train_step(s, x, y, _zero_metrics())[0])

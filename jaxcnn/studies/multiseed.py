@@ -149,7 +149,7 @@ def benchmark(arch: str, seeds: int, steps: int, *, data_dirs: dict[str, str] | 
                          subset=steps * recipe.batch_size)
     images = jnp.asarray(preprocess(train.images, recipe.normalization))
     labels = jnp.asarray(train.labels)
-    tx, loss = make_optimizer(recipe.optimizer, recipe.lr, recipe.momentum), get_loss(recipe.loss)
+    tx, loss = make_optimizer(recipe), get_loss(recipe.loss)
     models = [create_model(arch, seed=s) for s in range(seeds)]
     batches = seed_batches(len(train), recipe.batch_size, range(seeds), epoch=0)
     stacked = {}

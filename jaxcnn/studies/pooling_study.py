@@ -128,8 +128,7 @@ def train_cell(cell: Cell, seeds: Sequence[int], data: Data, training: Training,
     if training.train_subset is not None:
         train_x, train_y = train_x[:training.train_subset], train_y[:training.train_subset]
     models = [create_model(recipe.arch, seed=s, **recipe.model_options) for s in seeds]
-    engine = MultiSeedEngine(models[0], make_optimizer(recipe.optimizer, recipe.lr,
-                                                       recipe.momentum),
+    engine = MultiSeedEngine(models[0], make_optimizer(recipe),
                              get_loss(recipe.loss), mesh=mesh)
     state = engine.stack_states(models)
     train_x, train_y, test_x, test_y = engine.put((train_x, train_y, test_x, test_y))

@@ -101,8 +101,7 @@ def train_jax(recipe: Recipe, seeds: Sequence[int], data: Data, *,
     train_x, train_y, test_x, test_y = data.get(recipe.dataset, recipe.normalization)
     models = [create_model(recipe.arch, seed=s, **recipe.model_options) for s in seeds]
     if engine is None:
-        engine = MultiSeedEngine(models[0], make_optimizer(recipe.optimizer, recipe.lr,
-                                                           recipe.momentum),
+        engine = MultiSeedEngine(models[0], make_optimizer(recipe),
                                  get_loss(recipe.loss), mapping=mapping)
     state = engine.stack_states(models)
     labels = np.asarray(test_y)

@@ -19,10 +19,9 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 import orbax.checkpoint as ocp
 
-NestedArrays = dict[str, "np.ndarray | NestedArrays"]
+from jaxcnn.training.protocol import NestedArrays
 
 
 class CheckpointError(ValueError):

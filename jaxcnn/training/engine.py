@@ -46,6 +46,7 @@ from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 from jaxcnn import conv
+from jaxcnn.training.protocol import EpochMetrics, TrainingDiverged
 
 DATA_AXIS = "data"
 # Calls dispatched ahead of the results with several devices: well below XLA:CPU's 32 in-flight
@@ -60,16 +61,6 @@ class TrainState(NamedTuple):
     rest: nnx.State  # batch statistics and RNG stream counters
     opt_state: optax.OptState
     step: jax.Array  # global step count
-
-
-class EpochMetrics(NamedTuple):
-    loss: float  # mean per-example training loss
-    accuracy: float  # fraction of training examples classified correctly (in train mode)
-    examples: int
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
 
 
 def _zero_metrics(shape: tuple[int, ...] = ()) -> dict[str, jax.Array]:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-LOSSES = ("nll", "cross_entropy", "log_nll")
+from jaxcnn.training.recipes import LOSSES
 
 
 def _pick(output: jax.Array, labels: jax.Array) -> jax.Array:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import optax
 
-OPTIMIZERS = ("sgd", "adam")
+from jaxcnn.training.recipes import OPTIMIZERS, Recipe
 
 
-def make_optimizer(name: str, lr: float, momentum: float = 0.0) -> optax.GradientTransformation:
-    """Build optimiser ``name`` ("sgd" or "adam") with learning rate ``lr``."""
+def make_optimizer(recipe: Recipe) -> optax.GradientTransformation:
+    """The optimiser of ``recipe`` (its ``optimizer``, ``lr`` and ``momentum``)."""
+    name, lr, momentum = recipe.optimizer, recipe.lr, recipe.momentum
     if name == "sgd":
         return optax.sgd(lr, momentum=momentum or None)
     if name == "adam":

@@ -10,10 +10,10 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from jaxcnn.net.options import check_options
-from jaxcnn.training.losses import LOSSES
-from jaxcnn.training.optim import OPTIMIZERS
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
+LOSSES = ("nll", "cross_entropy", "log_nll")  # jaxcnn.training.losses, torch_ref.train.LOSSES
+OPTIMIZERS = ("sgd", "adam")  # jaxcnn.training.optim, torch_ref.train.make_optimizer
 NORMALIZATIONS = ("none", "half", "mnist", "cifar10")
 
 
@@ -58,21 +58,21 @@ class Recipe:
         return dataclasses.asdict(self)
 
 
-RECIPES: dict[str, Recipe] = {
-    "padded": Recipe(
+RECIPES: dict[str, Recipe] = {recipe.arch: recipe for recipe in (
+    Recipe(
         "padded", "mnist", "none", "nll", "adam", 1e-3, batch_size=10, epochs=3,
         notes="Notebook 000's quirk: nll_loss on softmax probabilities minimises -p_y, not "
               "-log p_y. Pass --loss log_nll for the corrected loss.",
     ),
-    "dropout": Recipe("dropout", "mnist", "half", "cross_entropy", "sgd", 0.01, batch_size=64,
-                      epochs=25),
-    "classic": Recipe("classic", "mnist", "mnist", "nll", "sgd", 1e-3, batch_size=50, epochs=5,
-                      momentum=0.9, seed=42),
-    "lenet3x3": Recipe("lenet3x3", "mnist", "none", "cross_entropy", "adam", 1e-3, batch_size=10,
-                       epochs=5, seed=42),
-    "lenet": Recipe("lenet", "fashion_mnist", "none", "cross_entropy", "sgd", 1e-3, batch_size=64,
-                    epochs=10),
-}
+    Recipe("dropout", "mnist", "half", "cross_entropy", "sgd", 0.01, batch_size=64,
+           epochs=25),
+    Recipe("classic", "mnist", "mnist", "nll", "sgd", 1e-3, batch_size=50, epochs=5,
+           momentum=0.9, seed=42),
+    Recipe("lenet3x3", "mnist", "none", "cross_entropy", "adam", 1e-3, batch_size=10,
+           epochs=5, seed=42),
+    Recipe("lenet", "fashion_mnist", "none", "cross_entropy", "sgd", 1e-3, batch_size=64,
+           epochs=10),
+)}
 
 
 def get_recipe(arch: str) -> Recipe:

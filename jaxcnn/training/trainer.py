@@ -9,48 +9,25 @@ weights in PyTorch's names and layouts.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxcnn.net.convert import to_torch
 from jaxcnn.net.registry import create_model
-from jaxcnn.training.checkpoints import NestedArrays
-from jaxcnn.training.engine import Engine, EpochMetrics, check_batch_size, make_mesh
+from jaxcnn.training.engine import Engine, check_batch_size, make_mesh
 from jaxcnn.training.losses import get_loss
 from jaxcnn.training.optim import make_optimizer
+from jaxcnn.training.protocol import (  # noqa: F401  (re-exported)
+    EpochMetrics,
+    Evaluation,
+    NestedArrays,
+    Split,
+    Trainer,
+)
 from jaxcnn.training.recipes import Recipe
 
-Split = tuple[np.ndarray, np.ndarray]  # preprocessed float32 NHWC images, int64 labels
 EVAL_BATCH = 1000
-
-
-class Evaluation(NamedTuple):
-    loss: float  # mean per-example loss, eval mode
-    accuracy: float  # fraction correct
-    outputs: np.ndarray  # (N, num_classes) eval-mode model outputs
-
-
-class Trainer(Protocol):
-    """What :func:`jaxcnn.training.run.run_training` needs from a framework."""
-
-    framework: str
-
-    @property
-    def global_step(self) -> int: ...
-
-    def train_epoch(self, batches: list[np.ndarray], *, epoch: int,
-                    progress: bool) -> EpochMetrics: ...
-
-    def evaluate(self) -> Evaluation: ...
-
-    def checkpoint_state(self) -> NestedArrays: ...
-
-    def load_checkpoint_state(self, state: NestedArrays) -> None: ...
-
-    def state_dict(self) -> dict[str, np.ndarray]: ...
 
 
 class JaxTrainer:
@@ -64,7 +41,7 @@ class JaxTrainer:
         mesh = make_mesh(devices) if devices > 1 else None
         check_batch_size(recipe.batch_size, mesh)
         model = create_model(recipe.arch, seed=recipe.seed, **recipe.model_options)
-        self.engine = Engine(model, make_optimizer(recipe.optimizer, recipe.lr, recipe.momentum),
+        self.engine = Engine(model, make_optimizer(recipe),
                              get_loss(recipe.loss), mesh=mesh)
         self.state = self.engine.create_train_state(model)
         image_shape = np.shape(train[0])[1:]
