@@ -5,19 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
-from data_helpers import REPO_ROOT
 from helpers import data_dir
 from scipy import stats
 
+from jaxcnn.cli import compare_pooling  # scripts/compare_pooling.py's command line
 from jaxcnn.studies.pooling_study import (
     DEFAULT_TRAINING,
     VARIANTS,
     Cell,
-    Data,
     Training,
     compare,
     describe,
@@ -29,16 +27,7 @@ from jaxcnn.studies.pooling_study import (
     verdict,
     write_outputs,
 )
-
-
-def compare_pooling():
-    """scripts/compare_pooling.py as a module."""
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    try:
-        import compare_pooling
-    finally:
-        sys.path.pop(0)
-    return compare_pooling
+from jaxcnn.studies.study_data import Data
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -48,7 +37,7 @@ def compare_pooling():
     (["--epochs", "2", "--train-subset", "500", "--full"], {v: Training() for v in VARIANTS}),
 ])
 def test_each_row_trains_for_its_default_unless_told(argv, expected) -> None:
-    script = compare_pooling()
+    script = compare_pooling
     assert script.training(script.build_parser().parse_args(argv)) == expected
     assert set(DEFAULT_TRAINING) == set(VARIANTS)
 

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from data_helpers import REPO_ROOT, fashion_dir, mnist_dir, require_idx
 
+from jaxcnn.cli import seeds as seeds_cli
 from jaxcnn.data import batch_indices, load
-from jaxcnn.studies.pooling_study import Data
 from jaxcnn.studies.seed_records import RecordsError, SeedRecords, SettingsConflict
 from jaxcnn.studies.seed_study import (
     plan,
@@ -32,6 +32,7 @@ from jaxcnn.studies.seed_study import (
     train_torch,
     variant_recipe,
 )
+from jaxcnn.studies.study_data import Data
 from jaxcnn.training.run import make_trainer
 
 SCRIPT = REPO_ROOT / "scripts" / "seeds.py"
@@ -189,12 +190,7 @@ def test_an_interrupted_study_resumes_to_the_same_records(fashion, tmp_path: Pat
 
 # -- the script ----------------------------------------------------------------------------------
 def seeds_main(*argv: str) -> int:
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import seeds  # scripts/seeds.py
-    finally:
-        sys.path.pop(0)
-    return seeds.main(list(argv))
+    return seeds_cli.main(list(argv))  # scripts/seeds.py's command line
 
 
 @pytest.mark.parametrize(("argv", "message"), [

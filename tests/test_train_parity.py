@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from data_helpers import REPO_ROOT, fashion_dir, mnist_dir, require_idx
 
+from jaxcnn.cli import parity as cli
 from jaxcnn.net.options import ARCHITECTURES
-from jaxcnn.parity import cli
 from jaxcnn.parity.pair import load_inputs, make_pair
 from jaxcnn.parity.steps import OPTIMIZER_SETTINGS, recipe_setting, step_diffs
 from jaxcnn.training.recipes import get_recipe

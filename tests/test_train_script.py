@@ -7,7 +7,6 @@ compilation, so the runs are shared through module-scoped fixtures where a test 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -27,6 +26,7 @@ from data_helpers import REPO_ROOT, fashion_dir, require_idx
 
 import torch_ref
 from jaxcnn import convert, create_model
+from jaxcnn.cli import train as train_cli
 from jaxcnn.data import batch_indices, load, preprocess
 from jaxcnn.training.checkpoints import EpochCheckpoints
 from jaxcnn.training.recipes import Recipe
@@ -51,11 +51,8 @@ def train_ok(*args: str) -> subprocess.CompletedProcess:
 
 
 def load_script():
-    """scripts/train.py as a module, to call ``main(argv)`` in-process (fast error checks)."""
-    spec = importlib.util.spec_from_file_location("train_script", TRAIN_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """scripts/train.py's command line, to call ``main(argv)`` in-process (fast error checks)."""
+    return train_cli
 
 
 def read_rows(run_dir: Path) -> list[dict]:

@@ -6,6 +6,8 @@ import argparse
 import math
 from collections.abc import Callable, Collection, Sequence
 
+from jaxcnn.data import ALL_DATASETS  # the key of a --data-dir given without NAME=
+
 
 def _number(kind: type, test: Callable, requirement: str) -> Callable[[str], object]:
     def parse(text: str):
@@ -38,9 +40,6 @@ def named_data_dirs(parser: argparse.ArgumentParser, items: Sequence[str],
                          f"{', '.join(names)}")
         dirs[name] = folder
     return dirs
-
-
-ALL_DATASETS = "*"  # the key of a --data-dir given without NAME=
 
 
 def parse_data_dirs(values: Sequence[str] | None) -> dict[str, str]:

@@ -12,9 +12,11 @@ from .errors import DataError
 from .loader import SOURCES, load
 from .locate import ENV_VAR
 from .specs import SPECS, SPLITS
+from .splits import ALL_DATASETS, data_dir_for, load_splits, subset
 from .transforms import NORMALIZATIONS, normalize, preprocess, to_tensor
 
 __all__ = [
+    "ALL_DATASETS",
     "ENV_VAR",
     "NORMALIZATIONS",
     "SOURCES",
@@ -23,10 +25,13 @@ __all__ = [
     "DataError",
     "Dataset",
     "batch_indices",
+    "data_dir_for",
     "epoch_order",
     "load",
+    "load_splits",
     "normalize",
     "num_batches",
     "preprocess",
+    "subset",
     "to_tensor",
 ]

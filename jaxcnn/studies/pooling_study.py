@@ -20,19 +20,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 from scipy import stats
 
-from jaxcnn.data import load, preprocess
 from jaxcnn.net.registry import create_model
 from jaxcnn.studies.multiseed import MultiSeedEngine, seed_batches
+from jaxcnn.studies.study_data import Data
 from jaxcnn.training.losses import get_loss
 from jaxcnn.training.optim import make_optimizer
 from jaxcnn.training.recipes import Recipe, get_recipe
 
-DATASETS = ("mnist", "fashion_mnist")
 CHANCE_CEILING = 0.2  # twice chance for 10 classes
 # Study rows: an architecture with its notebook loss, and padded with the corrected loss too.
 VARIANTS: dict[str, tuple[str, str | None]] = {
@@ -90,33 +88,6 @@ def grid(variants: Sequence[str], pools: Sequence[str], datasets: Sequence[str])
     if unknown:
         raise ValueError(f"unknown --archs {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     return [Cell(v, p, d) for d in datasets for v in variants for p in pools]
-
-
-class Data:
-    """The data sets, loaded once, preprocessed once per normalisation, on the device; with
-    ``train_subset`` / ``test_subset`` N, the first N images of that split."""
-
-    def __init__(self, data_dirs: dict[str, str], train_subset: int | None,
-                 test_subset: int | None = None):
-        self.data_dirs, self.train_subset, self.test_subset = data_dirs, train_subset, test_subset
-        self._raw: dict = {}
-        self._ready: dict = {}
-
-    def get(self, dataset: str, normalization: str):
-        """(train images, train labels, test images, test labels) as device arrays."""
-        key = (dataset, normalization)
-        if key not in self._ready:
-            if dataset not in self._raw:
-                where = self.data_dirs.get(dataset)
-                train = load(dataset, "train", data_dir=where)
-                test = load(dataset, "test", data_dir=where)
-                n, m = self.train_subset or len(train), self.test_subset or len(test)
-                self._raw[dataset] = (train.images[:n], train.labels[:n], test.images[:m],
-                                      test.labels[:m])
-            tx, ty, vx, vy = self._raw[dataset]
-            self._ready[key] = (jnp.asarray(preprocess(tx, normalization)), jnp.asarray(ty),
-                                jnp.asarray(preprocess(vx, normalization)), jnp.asarray(vy))
-        return self._ready[key]
 
 
 def train_cell(cell: Cell, seeds: Sequence[int], data: Data, training: Training, *,

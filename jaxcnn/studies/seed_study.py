@@ -37,8 +37,8 @@ from jaxcnn.data import batch_indices
 from jaxcnn.net.options import POOLS
 from jaxcnn.net.registry import create_model
 from jaxcnn.studies.multiseed import MultiSeedEngine, seed_batches
-from jaxcnn.studies.pooling_study import Data
 from jaxcnn.studies.seed_records import FILENAME, SeedRecords
+from jaxcnn.studies.study_data import Data
 from jaxcnn.training.losses import LOSSES, get_loss
 from jaxcnn.training.optim import make_optimizer
 from jaxcnn.training.recipes import Recipe, get_recipe

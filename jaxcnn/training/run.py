@@ -11,13 +11,13 @@ it, so an interrupted run resumed ends exactly where the same run uninterrupted 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-from jaxcnn.data import Dataset, batch_indices, load, preprocess
+from jaxcnn import data
+from jaxcnn.data import Dataset, batch_indices, preprocess
 from jaxcnn.training import rundir
 from jaxcnn.training.checkpoints import CheckpointError, EpochCheckpoints
 from jaxcnn.training.engine import backend_summary
@@ -33,15 +33,7 @@ def load_data(recipe: Recipe, *, data_dir: str | None = None,
               subset: int | None = None) -> tuple[Dataset, Dataset]:
     """The recipe's train and test sets; with ``subset`` N, the first N training images and
     the first N // 6 (at least one) test images. Raises ``jaxcnn.data.DataError``."""
-    train = load(recipe.dataset, "train", data_dir=data_dir)
-    test = load(recipe.dataset, "test", data_dir=data_dir)
-    if subset:
-        train, test = _first(train, subset), _first(test, max(1, subset // 6))
-    return train, test
-
-
-def _first(dataset: Dataset, n: int) -> Dataset:
-    return dataclasses.replace(dataset, images=dataset.images[:n], labels=dataset.labels[:n])
+    return data.subset(*data.load_splits(recipe.dataset, data_dir=data_dir), subset)
 
 
 def make_trainer(framework: str, recipe: Recipe, train: Dataset, test: Dataset, *,
