@@ -39,7 +39,7 @@ from jaxcnn.studies.pooling_study import (
     write_outputs,
 )
 from jaxcnn.studies.study_data import DATASETS, Data
-from jaxcnn.training.engine import check_batch_size, make_mesh
+from jaxcnn.training.engine import batch_divides, make_mesh
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,14 +93,6 @@ def default_training_help() -> str:
         for variant, t in DEFAULT_TRAINING.items())
 
 
-def _divides(batch_size: int, devices: int) -> bool:
-    try:
-        check_batch_size(batch_size, devices)
-    except ValueError:
-        return False
-    return True
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -113,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     undivided = sorted({f"{c.variant} ({c.recipe(None).batch_size})" for c in cells
-                        if not _divides(c.recipe(None).batch_size, args.devices)})
+                        if not batch_divides(c.recipe(None).batch_size, args.devices)})
     if undivided:
         parser.error(f"--devices {args.devices} does not divide the recipe batch size of "
                      f"{', '.join(undivided)}; data-parallel training splits each batch evenly, "

@@ -80,11 +80,15 @@ def make_mesh(devices: int) -> Mesh:
     return Mesh(np.asarray(jax.devices()[:devices]), (DATA_AXIS,))
 
 
-def check_batch_size(batch_size: int, mesh: Mesh | int | None) -> None:
-    """``ValueError`` naming --batch-size and --devices unless the devices (of ``mesh``, or a
-    number of them) divide the batch: the one place this rule is written."""
-    devices = mesh if isinstance(mesh, int) else 1 if mesh is None else mesh.size
-    if batch_size % devices:
+def batch_divides(batch_size: int, devices: int) -> bool:
+    """Whether data-parallel training over ``devices`` devices can split the batch evenly."""
+    return batch_size % devices == 0
+
+
+def check_batch_size(batch_size: int, mesh: Mesh | None) -> None:
+    """``ValueError`` naming --batch-size and --devices unless the devices divide the batch."""
+    devices = 1 if mesh is None else mesh.size
+    if not batch_divides(batch_size, devices):
         raise ValueError(f"--batch-size {batch_size} is not divisible by --devices {devices}; "
                          "data-parallel training splits each batch evenly over the devices")
 
