@@ -12,19 +12,12 @@ How the seed axis is mapped is a per-backend choice, as ``steps_per_call`` is fo
 ``"vmap"`` batches the N models into wider operations (the default on GPU/TPU, where one small
 CNN leaves the device idle); ``"unroll"`` writes N copies of the step side by side into the one
 compiled program (the default on XLA:CPU, which is compute-bound for these models);
-``"map"`` (``jax.lax.map``) loops over the seeds inside the program. On this 2-core CPU, 8 seeds
-of ``padded`` ran at 0.72× the speed of 8 runs one by one with ``unroll``, 0.21× with ``vmap``
-and 0.12× with ``map`` (XLA:CPU's convolutions inside a loop body are far slower); see
-docs/pooling.md.
-
-``python -m jaxcnn.studies.multiseed --arch lenet --seeds 8`` times N seeds stacked (every mapping)
-against the same N trained one after the other.
+``"map"`` (``jax.lax.map``) loops over the seeds inside the program. How fast each mapping runs
+is measured in docs/pooling.md (``python -m jaxcnn.cli.multiseed``, :mod:`jaxcnn.bench.stacked`).
 """
 
 from __future__ import annotations
 
-import argparse
-import time
 from collections.abc import Sequence
 
 import jax
@@ -122,68 +115,3 @@ class MultiSeedEngine(Engine):
 
 
 # -- the speed-up measurement -------------------------------------------------------------------
-def _time_epochs(engine: Engine, state, images, labels, batches) -> float:
-    """Seconds for one warm-up pass (compiling) excluded: the time of a second pass."""
-    state, _ = engine.train_epoch(state, images, labels, batches, epoch=1, progress=False)
-    jax.block_until_ready(state)
-    start = time.perf_counter()
-    state, _ = engine.train_epoch(state, images, labels, batches, epoch=1, progress=False)
-    jax.block_until_ready(state)
-    return time.perf_counter() - start
-
-
-def benchmark(arch: str, seeds: int, steps: int, *, data_dirs: dict[str, str] | None = None
-              ) -> dict:
-    """Seconds for ``steps`` steps of ``seeds`` models: stacked in one program (each mapping),
-    and one model after the other with :class:`Engine`, with ``arch``'s recipe (optimizer,
-    loss, batch size) on its real training data."""
-    from jaxcnn.data import preprocess
-    from jaxcnn.net.registry import create_model
-    from jaxcnn.training.losses import get_loss
-    from jaxcnn.training.optim import make_optimizer
-    from jaxcnn.training.recipes import get_recipe
-    from jaxcnn.training.run import load_data
-
-    recipe = get_recipe(arch)
-    train, _ = load_data(recipe, data_dir=(data_dirs or {}).get(recipe.dataset),
-                         subset=steps * recipe.batch_size)
-    images = jnp.asarray(preprocess(train.images, recipe.normalization))
-    labels = jnp.asarray(train.labels)
-    tx, loss = make_optimizer(recipe), get_loss(recipe.loss)
-    models = [create_model(arch, seed=s) for s in range(seeds)]
-    batches = seed_batches(len(train), recipe.batch_size, range(seeds), epoch=0)
-    stacked = {}
-    for mapping in MAPPINGS:
-        multi = MultiSeedEngine(models[0], tx, loss, mapping=mapping)
-        stacked[mapping] = _time_epochs(multi, multi.stack_states(models), images, labels,
-                                        batches)
-    single = Engine(models[0], tx, loss)
-    sequential = sum(
-        _time_epochs(single, single.create_train_state(m), images, labels,
-                     batch_indices(len(train), recipe.batch_size, seed=s, epoch=0))
-        for s, m in enumerate(models))
-    return {"arch": arch, "seeds": seeds, "steps": steps, "batch_size": recipe.batch_size,
-            "sequential_s": sequential,
-            **{f"{m}_s": t for m, t in stacked.items()},
-            **{f"{m}_speedup": sequential / t for m, t in stacked.items()}}
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Time N seeds trained stacked vs one by one.")
-    parser.add_argument("--arch", nargs="+", default=["lenet", "classic"])
-    parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=200, help="steps per model")
-    parser.add_argument("--data-dir", action="append", default=[], metavar="NAME=DIR",
-                        help="where data set NAME is (repeatable; default: searched)")
-    args = parser.parse_args(argv)
-    data_dirs = dict(item.split("=", 1) for item in args.data_dir)
-    for arch in args.arch:
-        r = benchmark(arch, args.seeds, args.steps, data_dirs=data_dirs)
-        print(f"{arch}: {r['seeds']} seeds x {r['steps']} steps of batch {r['batch_size']}: "
-              f"sequential {r['sequential_s']:.2f} s; "
-              + "; ".join(f"{m} {r[f'{m}_s']:.2f} s (speed-up {r[f'{m}_speedup']:.2f}x)"
-                          for m in MAPPINGS), flush=True)
-
-
-if __name__ == "__main__":
-    main()
