@@ -25,6 +25,7 @@ from jax.sharding import Mesh
 from scipy import stats
 
 from jaxcnn.net.registry import create_model
+from jaxcnn.runtime.figures import pyplot
 from jaxcnn.studies.multiseed import MultiSeedEngine, seed_batches
 from jaxcnn.studies.study_data import Data
 from jaxcnn.training.losses import get_loss
@@ -243,10 +244,7 @@ def verdict(diffs: list[dict], alpha: float = 0.05, untrained: Sequence[tuple] =
 
 def plot(results: list[dict], path: Path) -> None:
     """Per-seed accuracies (points) and means (bars), one panel per data set."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     datasets = list(dict.fromkeys(r["dataset"] for r in results))
     variants = list(dict.fromkeys(r["variant"] for r in results))

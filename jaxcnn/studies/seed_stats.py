@@ -2,7 +2,7 @@
 
 Everything here is a pure function of numbers (per-seed accuracies, per-class counts); the
 training and the records are :mod:`jaxcnn.studies.seed_study`'s, the report
-:mod:`jaxcnn.studies.seed_report`'s.
+:mod:`jaxcnn.studies.seed_analysis`'s.
 
 * :func:`describe`: median, quartiles (numpy's linear interpolation), min and max.
 * :func:`place`: where a printed figure (an interval of values, see
