@@ -12,20 +12,22 @@ from helpers import data_dir
 from scipy import stats
 
 from jaxcnn.cli import compare_pooling  # scripts/compare_pooling.py's command line
+from jaxcnn.studies.pooling_report import write_outputs
+from jaxcnn.studies.pooling_stats import (
+    compare,
+    describe,
+    near_chance,
+    partly_at_chance,
+    tabulate,
+    verdict,
+)
 from jaxcnn.studies.pooling_study import (
     DEFAULT_TRAINING,
     VARIANTS,
     Cell,
     Training,
-    compare,
-    describe,
     grid,
-    near_chance,
-    partly_at_chance,
-    tabulate,
     train_cell,
-    verdict,
-    write_outputs,
 )
 from jaxcnn.studies.study_data import Data
 

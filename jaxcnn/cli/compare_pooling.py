@@ -27,16 +27,15 @@ from jaxcnn.conv import AUTO, PLANS
 from jaxcnn.data import DataError
 from jaxcnn.net.options import POOLS
 from jaxcnn.runtime import cachedir
+from jaxcnn.studies.pooling_report import write_outputs
+from jaxcnn.studies.pooling_stats import near_chance, partly_at_chance
 from jaxcnn.studies.pooling_study import (
     DEFAULT_SEEDS,
     DEFAULT_TRAINING,
     VARIANTS,
     Training,
     grid,
-    near_chance,
-    partly_at_chance,
     run_study,
-    write_outputs,
 )
 from jaxcnn.studies.study_data import DATASETS, Data
 from jaxcnn.training.engine import batch_divides, make_mesh
