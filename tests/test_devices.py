@@ -5,13 +5,12 @@ multi-device runs are subprocesses, each using all N visible devices (the 1-devi
 trains in this process). They train 100 full batches (and a last
 one of 6, which runs replicated): before the engine bounded its asynchronous dispatch
 (``jaxcnn.training.engine.MAX_IN_FLIGHT``), runs of this length deadlocked in the gradient
-all-reduce and
-XLA aborted them after 40 s (40 steps did not). Measured on this machine (lenet, batch 64, SGD lr
-0.01 momentum 0.9, 101 steps): the largest parameter difference between 1 and N devices is
-1.9e-8 for 2 devices and 2.2e-8 for 4, alone or with two seeds stacked (float32 summation order
-of the all-reduced gradients); the tests bound it at 5x that. At lr 0.05 the same comparison
-grows to 0.1 within 100 steps: that recipe passes through an unstable phase (the loss rises
-around step 45) that amplifies rounding differences, in one process as across devices.
+all-reduce and XLA aborted them after 40 s (40 steps did not). Measured on this machine (lenet,
+batch 64, SGD lr 0.01 momentum 0.9, 101 steps): the largest parameter difference between 1 and N
+devices is 1.9e-8 for 2 devices and 2.2e-8 for 4, alone or with two seeds stacked (float32 summation
+order of the all-reduced gradients); the tests bound it at 5x that. At lr 0.05 the same comparison
+grows to 0.1 within 100 steps: that recipe passes through an unstable phase (the loss rises around
+step 45) that amplifies rounding differences, in one process as across devices.
 """
 
 from __future__ import annotations

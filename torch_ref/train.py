@@ -5,13 +5,11 @@ Data is preloaded as tensors (``jaxcnn.data.preprocess``'d, NCHW contiguous); a 
 index. ``torch.manual_seed(recipe.seed)`` seeds both the initial weights
 (:func:`torch_ref.create_model`) and the global RNG that dropout draws from. Losses and
 optimisers are the calls :mod:`jaxcnn.training.losses` and :mod:`jaxcnn.training.optim` mirror.
-Metrics match the
-JAX engine: train loss is the mean per-example loss over the epoch and train accuracy is counted
-from the train-mode outputs of each step; test metrics are in eval mode.
+Metrics match the JAX engine: train loss is the mean per-example loss over the epoch and train
+accuracy is counted from the train-mode outputs of each step; test metrics are in eval mode.
 
 Checkpoints go through :mod:`jaxcnn.training.checkpoints` (orbax) like JAX runs, so a run directory
-has
-one format whatever the framework: the model's ``state_dict``, the optimiser's per-parameter
+has one format whatever the framework: the model's ``state_dict``, the optimiser's per-parameter
 state and the global torch RNG state are converted to numpy arrays (all plain tensors, so the
 conversion is lossless); the optimiser's hyper-parameters come back from the recipe.
 """

@@ -2,8 +2,7 @@
 
 Losses and optimisers are the PyTorch training engine's (``torch_ref.train.LOSSES`` and
 ``torch_ref.train.make_optimizer``), the calls that :mod:`jaxcnn.training.losses` and
-:mod:`jaxcnn.training.optim`
-mirror.
+:mod:`jaxcnn.training.optim` mirror.
 """
 
 from __future__ import annotations

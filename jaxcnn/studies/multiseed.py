@@ -1,12 +1,11 @@
 """Many seeds of one architecture trained as one compiled program.
 
 :class:`MultiSeedEngine` is an :class:`~jaxcnn.training.engine.Engine` whose train state holds N
-models
-stacked on a leading axis (parameters, batch statistics, dropout RNG keys and counters, optimizer
-state). Each step maps the single-model step over that axis: model *i* reads
-its own batch (row *i* of the step's ``(N, batch)`` index matrix), draws dropout masks from its
-own RNG stream and updates its own optimizer state, so it ends with the weights it would have
-had trained alone (tested to float32 rounding). The data set is shared, on the device once.
+models stacked on a leading axis (parameters, batch statistics, dropout RNG keys and counters,
+optimizer state). Each step maps the single-model step over that axis: model *i* reads its own batch
+(row *i* of the step's ``(N, batch)`` index matrix), draws dropout masks from its own RNG stream and
+updates its own optimizer state, so it ends with the weights it would have had trained alone (tested
+to float32 rounding). The data set is shared, on the device once.
 
 How the seed axis is mapped is a per-backend choice, as ``steps_per_call`` is for the engine:
 ``"vmap"`` batches the N models into wider operations (the default on GPU/TPU, where one small

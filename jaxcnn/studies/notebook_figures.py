@@ -1,13 +1,12 @@
 """What each original notebook printed about its own training run, as the figures to compare with.
 
 Every figure is keyed by a seed-study variant (:mod:`jaxcnn.studies.seed_study`: an architecture
-with
-its notebook recipe, ``padded+avg`` for notebook 000's second run), a metric (``test_accuracy``,
-``test_loss``, ``train_accuracy``, fractions and mean losses as :mod:`jaxcnn.training.run` records
-them)
-and the epoch (from 1) after which it was printed. A printed figure stands for an interval: the
-values that print the same (``round(x, 3)`` prints 0.875 for any x in [0.8745, 0.8755); ``%d``
-prints 98 for [98, 99)). ``low == high`` marks a figure printed in full.
+with its notebook recipe, ``padded+avg`` for notebook 000's second run), a metric
+(``test_accuracy``, ``test_loss``, ``train_accuracy``, fractions and mean losses as
+:mod:`jaxcnn.training.run` records them) and the epoch (from 1) after which it was printed. A
+printed figure stands for an interval: the values that print the same (``round(x, 3)`` prints 0.875
+for any x in [0.8745, 0.8755); ``%d`` prints 98 for [98, 99)). ``low == high`` marks a figure
+printed in full.
 
 The notebooks, by number:
 

@@ -17,8 +17,7 @@ After every epoch each seed is evaluated on the test set: loss, accuracy, and pe
 number of test images classified correctly, the number predicted as that class and the
 output unit's largest value. A finished seed is appended to ``<out>/seeds.jsonl``
 (:mod:`jaxcnn.studies.seed_records`) at once; a rerun of the same study trains only the seeds
-missing
-there. The frameworks alternate group by group, so a study stopped early has about as many
+missing there. The frameworks alternate group by group, so a study stopped early has about as many
 seeds of each.
 """
 

@@ -90,8 +90,7 @@ def load_run(run_dir: Path) -> tuple[dict, list[dict], dict[str, np.ndarray]]:
     """``(config, history, state_dict)`` of a run directory.
 
     Raises :class:`jaxcnn.training.rundir.RunFileError` naming a missing file (the run may be
-    incomplete
-    or still running) or a damaged one, with what to do.
+    incomplete or still running) or a damaged one, with what to do.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

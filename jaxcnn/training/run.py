@@ -5,8 +5,7 @@ the order ``jaxcnn.data.batch_indices(n, batch_size, seed=recipe.seed, epoch=e -
 frameworks (the 0-based epoch index, as :mod:`jaxcnn.parity` uses it). After each epoch the
 run appends its metrics row, then saves its checkpoint; resuming restores the latest complete
 checkpoint that can be read whole (:mod:`jaxcnn.training.resume`) and drops any metrics row written
-after
-it, so an interrupted run resumed ends exactly where the same run uninterrupted would.
+after it, so an interrupted run resumed ends exactly where the same run uninterrupted would.
 """
 
 from __future__ import annotations
@@ -117,8 +116,8 @@ def run_training(trainer: Trainer, recipe: Recipe, run_dir: Path, *, train_size:
     write ``model.safetensors`` and the report. Returns the metrics rows of every epoch.
 
     Raises :class:`jaxcnn.training.engine.TrainingDiverged` on a NaN/inf loss; the diverged epoch
-    writes
-    neither metrics nor checkpoint. Raises :class:`jaxcnn.training.checkpoints.CheckpointError` and
+    writes neither metrics nor checkpoint. Raises
+    :class:`jaxcnn.training.checkpoints.CheckpointError` and
     :class:`jaxcnn.training.rundir.RunFileError` for run files it cannot use.
     """
     checkpoints = EpochCheckpoints(run_dir)

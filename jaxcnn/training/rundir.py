@@ -1,10 +1,8 @@
 """The files of a run directory: ``config.json``, ``metrics.jsonl`` and ``model.safetensors``.
 
 Checkpoints live beside them in ``checkpoints/`` (:mod:`jaxcnn.training.checkpoints`); the report
-and
-its PNGs are written by :mod:`jaxcnn.training.report`. The readers raise :class:`RunFileError`,
-whose
-message names the file, says what is wrong with it and what to do.
+and its PNGs are written by :mod:`jaxcnn.training.report`. The readers raise :class:`RunFileError`,
+whose message names the file, says what is wrong with it and what to do.
 """
 
 from __future__ import annotations

@@ -3,8 +3,7 @@ that :mod:`jaxcnn.training.run` drives (``torch_ref.train.TorchTrainer`` is its 
 
 A trainer trains one epoch over given batches, evaluates on the test set, exports and imports
 its whole training state as nested numpy arrays (for :mod:`jaxcnn.training.checkpoints`), and gives
-its
-weights in PyTorch's names and layouts.
+its weights in PyTorch's names and layouts.
 """
 
 from __future__ import annotations
@@ -32,8 +31,8 @@ EVAL_BATCH = 1000
 
 class JaxTrainer:
     """A recipe trained by :class:`jaxcnn.training.engine.Engine` on device-resident data,
-    data-parallel
-    over ``devices`` devices (each batch split evenly; ``ValueError`` if it does not divide)."""
+    data-parallel over ``devices`` devices (each batch split evenly; ``ValueError`` if it does not
+    divide)."""
 
     framework = "jax"
 
