@@ -1,7 +1,7 @@
 """Statistics of a seed study: spreads, where a figure falls, two-sample parity, phenomena.
 
 Everything here is a pure function of numbers (per-seed accuracies, per-class counts); the
-training and the records are :mod:`jaxcnn.studies.seed_study`'s, the report
+training and the records are :mod:`jaxcnn.studies.seed_study`'s, the analysis
 :mod:`jaxcnn.studies.seed_analysis`'s.
 
 * :func:`describe`: median, quartiles (numpy's linear interpolation), min and max.
