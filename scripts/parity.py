@@ -1,12 +1,9 @@
-"""Train a jaxcnn model and its PyTorch original side by side and compare them every epoch.
+"""Train JAX and PyTorch side by side and report how far they drift.
 
-    python scripts/parity.py --arch lenet --epochs 1 --out runs/parity
-    python scripts/parity.py --all --epochs 1 --data-dir mnist=../shared/data/mnist
-
-Writes parity.json, parity.md and parity.png into --out (see jaxcnn/parity/cli.py).
+The command line is :mod:`jaxcnn.cli.parity` (``--help`` lists its flags).
 """
 
-from jaxcnn.parity.cli import main
+from jaxcnn.cli.parity import main
 
 if __name__ == "__main__":
     main()

@@ -15,9 +15,10 @@ os.environ["JAXCNN_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxcnn-test-cache-")
 # server of its own on 127.0.0.1, and it turns this off for its own calls.
 os.environ["JAXCNN_OFFLINE"] = "1"
 
-# The suite compares the two frameworks throughout: true float32 in both (jaxcnn.precision), and
-# JAX allocating GPU memory as it goes, next to PyTorch (jaxcnn.gpu_memory), when run on a GPU.
-from jaxcnn import gpu_memory, precision  # noqa: E402
+# The suite compares the two frameworks throughout: true float32 in both
+# (jaxcnn.runtime.precision), and JAX allocating GPU memory as it goes, next to PyTorch
+# (jaxcnn.runtime.gpu_memory), when run on a GPU.
+from jaxcnn.runtime import gpu_memory, precision  # noqa: E402
 
 gpu_memory.share_with_torch()
 precision.apply(precision.PARITY)

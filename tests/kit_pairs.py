@@ -1,7 +1,7 @@
 """Three models the parity kit was not written for, each in PyTorch and in Flax NNX, and
 faulty ports of them (each with one mistake people make when porting).
 
-Factories take no arguments (``python -m jaxcnn.parity.check tests/kit_pairs.py``-style
+Factories take no arguments (``python -m jaxcnn.cli.parity_check tests/kit_pairs.py``-style
 ``module:factory`` strings name them); weights are the PyTorch model's, moved by the kit.
 """
 
@@ -13,7 +13,7 @@ import torch
 from flax import nnx
 from torch import nn
 
-from jaxcnn.layers import BatchNorm
+from jaxcnn.net.layers import BatchNorm
 
 # ---------------------------------------------------------------- VGG-style, padding="same"
 

@@ -14,7 +14,7 @@ import jax
 import pytest
 
 import jaxcnn
-import jaxcnn.cachedir
+import jaxcnn.runtime.cachedir
 from jaxcnn.conv import choice
 from jaxcnn.conv.plans import PLANS
 
@@ -96,7 +96,7 @@ rss = lambda: int(open("/proc/self/statm").read().split()[1]) * page
 a = np.ones(256 << 20, np.uint8)  # 256 MiB, touched
 before = rss()
 del a
-print(jaxcnn.allocator.state, "|", (before - rss()) >> 20)
+print(jaxcnn.runtime.allocator.state, "|", (before - rss()) >> 20)
 """
 
 
@@ -123,7 +123,7 @@ def test_allocator_keeps_freed_memory_and_can_be_turned_off():
 def test_allocator_state_is_recorded_at_import():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert jaxcnn.allocator.state != "not configured"
+        assert jaxcnn.runtime.allocator.state != "not configured"
 
 
 def test_compilation_cache_is_written_by_train_script(tmp_path):
@@ -137,7 +137,7 @@ def test_compilation_cache_is_written_by_train_script(tmp_path):
     config = json.loads((tmp_path / "on" / "config.json").read_text())
     assert config["conv"]["compilation_cache"] == str(tmp_path / "cache" / "xla")
     assert any((tmp_path / "cache" / "xla").iterdir())
-    env[jaxcnn.cachedir.COMPILATION_ENV_VAR] = "0"
+    env[jaxcnn.runtime.cachedir.COMPILATION_ENV_VAR] = "0"
     subprocess.run([*command, "--out", str(tmp_path / "off")], env=env, cwd=REPO, check=True,
                    capture_output=True)
     config = json.loads((tmp_path / "off" / "config.json").read_text())
@@ -145,7 +145,7 @@ def test_compilation_cache_is_written_by_train_script(tmp_path):
 
 
 def test_allocator_tuning_is_for_the_cpu_backend_only():
-    expected = jaxcnn.allocator.accelerator_expected
+    expected = jaxcnn.runtime.allocator.accelerator_expected
     assert expected(platforms="cuda") and expected(platforms="gpu,cpu")
     assert not expected(platforms="cpu") and not expected(platforms="cpu,cuda")
     # No JAX_PLATFORMS: a GPU plugin and a device node both needed.

@@ -4,13 +4,13 @@
 multi-device runs are subprocesses, each using all N visible devices (the 1-device reference
 trains in this process). They train 100 full batches (and a last
 one of 6, which runs replicated): before the engine bounded its asynchronous dispatch
-(``jaxcnn.engine.MAX_IN_FLIGHT``), runs of this length deadlocked in the gradient all-reduce and
-XLA aborted them after 40 s (40 steps did not). Measured on this machine (lenet, batch 64, SGD lr
-0.01 momentum 0.9, 101 steps): the largest parameter difference between 1 and N devices is
-1.9e-8 for 2 devices and 2.2e-8 for 4, alone or with two seeds stacked (float32 summation order
-of the all-reduced gradients); the tests bound it at 5x that. At lr 0.05 the same comparison
-grows to 0.1 within 100 steps: that recipe passes through an unstable phase (the loss rises
-around step 45) that amplifies rounding differences, in one process as across devices.
+(``jaxcnn.training.engine.MAX_IN_FLIGHT``), runs of this length deadlocked in the gradient
+all-reduce and XLA aborted them after 40 s (40 steps did not). Measured on this machine (lenet,
+batch 64, SGD lr 0.01 momentum 0.9, 101 steps): the largest parameter difference between 1 and N
+devices is 1.9e-8 for 2 devices and 2.2e-8 for 4, alone or with two seeds stacked (float32 summation
+order of the all-reduced gradients); the tests bound it at 5x that. At lr 0.05 the same comparison
+grows to 0.1 within 100 steps: that recipe passes through an unstable phase (the loss rises around
+step 45) that amplifies rounding differences, in one process as across devices.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from safetensors.numpy import load_file
 
 from jaxcnn import convert, create_model
 from jaxcnn.data import batch_indices
-from jaxcnn.recipes import get_recipe
-from jaxcnn.run import load_data, make_trainer
+from jaxcnn.training.recipes import get_recipe
+from jaxcnn.training.run import load_data, make_trainer
 
 TRAIN = REPO_ROOT / "scripts" / "train.py"
 MEASURED = 2.2e-8
@@ -92,11 +92,12 @@ MULTISEED_ON_DEVICES = """
 import json, sys
 import jax, numpy as np
 from jaxcnn.data import load, preprocess
-from jaxcnn.engine import make_mesh
-from jaxcnn.losses import get_loss
-from jaxcnn.multiseed import MultiSeedEngine, seed_batches
-from jaxcnn.optim import make_optimizer
-from jaxcnn.registry import create_model
+from jaxcnn.training.engine import make_mesh
+from jaxcnn.training.losses import get_loss
+from jaxcnn.studies.multiseed import MultiSeedEngine, seed_batches
+from jaxcnn.training.optim import make_optimizer
+from jaxcnn.training.recipes import get_recipe
+from jaxcnn.net.registry import create_model
 
 train = load("fashion_mnist", "train", data_dir=sys.argv[1])
 images, labels = preprocess(train.images[:{n}], "none"), train.labels[:{n}]
@@ -104,8 +105,8 @@ seeds = (0, 5)
 final = []
 for mesh in (None, make_mesh(4)):
     models = [create_model("lenet", seed=s) for s in seeds]
-    engine = MultiSeedEngine(models[0], make_optimizer("sgd", 0.01, 0.9),
-                             get_loss("cross_entropy"), mesh=mesh)
+    tx = make_optimizer(get_recipe("classic").replace(lr=0.01))  # sgd, momentum 0.9
+    engine = MultiSeedEngine(models[0], tx, get_loss("cross_entropy"), mesh=mesh)
     state = engine.stack_states(models)
     initial = [np.array(leaf) for leaf in jax.tree.leaves(state.params)]  # copies: state is donated
     x, y = engine.put((images, labels))

@@ -19,10 +19,8 @@ from flax import nnx
 
 import torch_ref.registry
 import torch_ref.train as torch_train
-from jaxcnn import registry
 from jaxcnn.data import batch_indices
-from jaxcnn.losses import get_loss
-from jaxcnn.optim import make_optimizer
+from jaxcnn.net import registry
 from jaxcnn.parity.dropout import (
     channel_stats,
     jax_dropout_on_ones,
@@ -35,6 +33,8 @@ from jaxcnn.parity.dropout import (
 from jaxcnn.parity.pair import load_inputs, make_pair, max_param_diff
 from jaxcnn.parity.steps import OPTIMIZER_SETTINGS, setting_recipe
 from jaxcnn.parity.torch_side import to_labels, to_nchw
+from jaxcnn.training.losses import get_loss
+from jaxcnn.training.optim import make_optimizer
 
 SIDE, CHANNELS = 10, 20  # the dropout net's feature maps at its Dropout2d (28x28 input)
 BATCH, DRAWS = 500, 4  # 40,000 channel draws per framework and rate
@@ -110,7 +110,7 @@ def test_one_step_with_a_shared_mask_agrees(mnist_half, setting: str) -> None:
     x, y = images[idx], labels[idx]
     keep = np.random.default_rng(7).random((len(idx), CHANNELS)) >= 0.25
     pair = make_pair("dropout", seed=recipe.seed, options=recipe.model_options)
-    tx = make_optimizer(recipe.optimizer, recipe.lr, recipe.momentum)
+    tx = make_optimizer(recipe)
     jax_masked_step(pair.jax_model, tx, tx.init(nnx.state(pair.jax_model, nnx.Param)),
                     get_loss(recipe.loss), jnp.asarray(x), jnp.asarray(y), jnp.asarray(keep))
     torch_masked_step(pair.torch_model,

@@ -16,10 +16,10 @@ from data_helpers import REPO_ROOT, fashion_dir, require_idx
 from test_report import HISTORY, PNG_SIGNATURE, trained_lenet
 
 import torch_ref
-from jaxcnn.convert import from_torch
 from jaxcnn.data import load, preprocess
-from jaxcnn.recipes import get_recipe
-from jaxcnn.registry import create_model
+from jaxcnn.net.convert import from_torch
+from jaxcnn.net.registry import create_model
+from jaxcnn.training.recipes import get_recipe
 
 EVALUATE = REPO_ROOT / "scripts" / "evaluate.py"
 

@@ -19,11 +19,12 @@ import pytest
 from data_helpers import mnist_dir, require_idx
 
 from jaxcnn.data import batch_indices, load, preprocess
-from jaxcnn.engine import Engine
-from jaxcnn.losses import get_loss
-from jaxcnn.multiseed import MAPPINGS, MultiSeedEngine, seed_batches
-from jaxcnn.optim import make_optimizer
-from jaxcnn.registry import create_model
+from jaxcnn.net.registry import create_model
+from jaxcnn.studies.multiseed import MAPPINGS, MultiSeedEngine, seed_batches
+from jaxcnn.training.engine import Engine
+from jaxcnn.training.losses import get_loss
+from jaxcnn.training.optim import make_optimizer
+from jaxcnn.training.recipes import get_recipe
 
 SEEDS = (0, 3, 7)
 OPTIONS = {"batchnorm": True, "dropout": 0.5}
@@ -44,7 +45,8 @@ def data():
 
 
 def _engine(cls, model, **kwargs):
-    return cls(model, make_optimizer("sgd", 0.01, 0.9), get_loss("cross_entropy"), **kwargs)
+    tx = make_optimizer(get_recipe("classic").replace(lr=0.01))  # sgd, momentum 0.9
+    return cls(model, tx, get_loss("cross_entropy"), **kwargs)
 
 
 @pytest.fixture(scope="module")

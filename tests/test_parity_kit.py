@@ -226,7 +226,7 @@ def test_optimizer_steps_side_by_side() -> None:
 
 def test_command_line(tmp_path) -> None:
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "jaxcnn.parity.check", *args],
+        return subprocess.run([sys.executable, "-m", "jaxcnn.cli.parity_check", *args],
                               capture_output=True, text=True, cwd=tmp_path,
                               env={**__import__("os").environ,
                                    "PYTHONPATH": f"{kit_dir()}:{repo_dir()}"})

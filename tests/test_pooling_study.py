@@ -5,40 +5,31 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
-from data_helpers import REPO_ROOT
 from helpers import data_dir
 from scipy import stats
 
-from jaxcnn.pooling_study import (
-    DEFAULT_TRAINING,
-    VARIANTS,
-    Cell,
-    Data,
-    Training,
+from jaxcnn.cli import compare_pooling  # scripts/compare_pooling.py's command line
+from jaxcnn.studies.pooling_report import write_outputs
+from jaxcnn.studies.pooling_stats import (
     compare,
     describe,
-    grid,
     near_chance,
     partly_at_chance,
     tabulate,
-    train_cell,
     verdict,
-    write_outputs,
 )
-
-
-def compare_pooling():
-    """scripts/compare_pooling.py as a module."""
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    try:
-        import compare_pooling
-    finally:
-        sys.path.pop(0)
-    return compare_pooling
+from jaxcnn.studies.pooling_study import (
+    DEFAULT_TRAINING,
+    VARIANTS,
+    Cell,
+    Training,
+    grid,
+    train_cell,
+)
+from jaxcnn.studies.study_data import Data
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -48,7 +39,7 @@ def compare_pooling():
     (["--epochs", "2", "--train-subset", "500", "--full"], {v: Training() for v in VARIANTS}),
 ])
 def test_each_row_trains_for_its_default_unless_told(argv, expected) -> None:
-    script = compare_pooling()
+    script = compare_pooling
     assert script.training(script.build_parser().parse_args(argv)) == expected
     assert set(DEFAULT_TRAINING) == set(VARIANTS)
 

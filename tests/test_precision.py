@@ -1,4 +1,4 @@
-"""The precision policy (jaxcnn.precision): what reaches the compiled programs and PyTorch's
+"""The precision policy (jaxcnn.runtime.precision): what reaches the compiled programs and PyTorch's
 switches, and how training chooses and records it; and the GPU memory setting.
 
 On a CPU every policy computes in float32, so the tests read what a GPU would obey: the
@@ -20,12 +20,13 @@ import numpy as np
 import pytest
 from data_helpers import REPO_ROOT, fashion_dir, require_idx
 
-from jaxcnn import create_model, gpu_memory, precision
+from jaxcnn import create_model
 from jaxcnn.conv.choice import forcing
 from jaxcnn.conv.plans import PLANS
-from jaxcnn.engine import Engine, _zero_metrics
-from jaxcnn.losses import get_loss
-from jaxcnn.optim import make_optimizer
+from jaxcnn.runtime import gpu_memory, precision
+from jaxcnn.training.engine import Engine, _zero_metrics
+from jaxcnn.training.losses import get_loss
+from jaxcnn.training.optim import make_optimizer
 
 _OPS = re.compile(r"stablehlo\.(convolution|dot_general)\b.*")
 _PRECISION = re.compile(r"precision(?:_config)? = \[([^\]]*)\]")
@@ -135,7 +136,7 @@ def test_train_records_the_policy_and_rejects_a_bad_one(tmp_path):
 
 
 def test_gpu_memory_setting_keeps_the_users_choice():
-    code = ("import os, jaxcnn.gpu_memory as g; print(g.share_with_torch()); "
+    code = ("import os, jaxcnn.runtime.gpu_memory as g; print(g.share_with_torch()); "
             "print(os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'])")
     env = {k: v for k, v in os.environ.items() if k != gpu_memory.ENV_VAR}
     env["PYTHONPATH"] = str(REPO_ROOT)

@@ -1,4 +1,5 @@
-"""jaxcnn.report: statistics, first-conv maps against PyTorch, report.md and its PNGs, load_run."""
+"""jaxcnn.training.report: statistics, first-conv maps against PyTorch, report.md and its PNGs,
+load_run."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from data_helpers import fashion_dir, require_idx
 
 import torch_ref
 from jaxcnn.data import load, preprocess
-from jaxcnn.recipes import get_recipe
-from jaxcnn.report import (
+from jaxcnn.training.recipes import get_recipe
+from jaxcnn.training.report import (
     confusion_matrix,
     first_conv_maps,
     first_conv_weight,
@@ -22,7 +23,7 @@ from jaxcnn.report import (
     per_class_accuracy,
     write_report,
 )
-from jaxcnn.rundir import RunFileError
+from jaxcnn.training.rundir import RunFileError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The first conv layer of each original, by its PyTorch module path.

@@ -9,7 +9,6 @@ do, and the failed attempt changes no file of the run.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -22,21 +21,15 @@ import safetensors.numpy
 from data_helpers import REPO_ROOT, fashion_dir, require_idx
 
 from jaxcnn import convert, create_model
+from jaxcnn.cli import evaluate as evaluate_cli
+from jaxcnn.cli import train as train_cli
 
 SCRIPTS = REPO_ROOT / "scripts"
 EPOCHS = 3
 TIMING = {"seconds", "images_per_second"}
 
 
-def load_script(name: str):
-    """scripts/<name>.py as a module, to call ``main(argv)`` in this process."""
-    spec = importlib.util.spec_from_file_location(f"{name}_script", SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TRAIN, EVALUATE = load_script("train"), load_script("evaluate")
+TRAIN, EVALUATE = train_cli, evaluate_cli  # scripts/train.py's and evaluate.py's command lines
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ import safetensors.numpy
 from data_helpers import REPO_ROOT, fashion_dir, require_idx
 from test_run_files import EVALUATE, TRAIN, call, snapshot
 
-from jaxcnn.checkpoints import CheckpointError, EpochCheckpoints
-from jaxcnn.runlock import RunLock
+from jaxcnn.training.checkpoints import CheckpointError, EpochCheckpoints
+from jaxcnn.training.runlock import RunLock
 
 TRAIN_SCRIPT = REPO_ROOT / "scripts" / "train.py"
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxcnn import notebooks
-from jaxcnn.seed_report import analyse, is_full_recipe, markdown, write_report
-from jaxcnn.seed_study import settings, variant_recipe
+from jaxcnn.studies import notebook_figures as notebooks
+from jaxcnn.studies.seed_analysis import analyse, is_full_recipe
+from jaxcnn.studies.seed_report import markdown, write_report
+from jaxcnn.studies.seed_study import settings, variant_recipe
 
 CLASS_TOTAL = [1000] * 10
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxcnn import notebooks
-from jaxcnn.seed_stats import (
+from jaxcnn.studies import notebook_figures as notebooks
+from jaxcnn.studies.seed_stats import (
     Placement,
     compare,
     dead_classes,

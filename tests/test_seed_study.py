@@ -21,11 +21,10 @@ import numpy as np
 import pytest
 from data_helpers import REPO_ROOT, fashion_dir, mnist_dir, require_idx
 
+from jaxcnn.cli import seeds as seeds_cli
 from jaxcnn.data import batch_indices, load
-from jaxcnn.pooling_study import Data
-from jaxcnn.run import make_trainer
-from jaxcnn.seed_records import RecordsError, SeedRecords, SettingsConflict
-from jaxcnn.seed_study import (
+from jaxcnn.studies.seed_records import RecordsError, SeedRecords, SettingsConflict
+from jaxcnn.studies.seed_study import (
     plan,
     run_study,
     settings,
@@ -33,6 +32,8 @@ from jaxcnn.seed_study import (
     train_torch,
     variant_recipe,
 )
+from jaxcnn.studies.study_data import Data
+from jaxcnn.training.run import make_trainer
 
 SCRIPT = REPO_ROOT / "scripts" / "seeds.py"
 TIMING = {"seconds", "group_seconds", "finished"}
@@ -107,7 +108,7 @@ def test_a_broken_line_and_other_settings_are_refused(tmp_path: Path) -> None:
 # -- training ------------------------------------------------------------------------------------
 def alone(framework: str, recipe, seed: int, where: str, n_train: int, n_test: int) -> list[dict]:
     """``seed`` trained alone by the trainer ``scripts/train.py --framework F --seed S`` uses
-    (``jaxcnn.run.make_trainer``), on the first ``n_train`` / ``n_test`` images."""
+    (``jaxcnn.training.run.make_trainer``), on the first ``n_train`` / ``n_test`` images."""
     train, test = (load(recipe.dataset, split, data_dir=where) for split in ("train", "test"))
     train = dataclasses.replace(train, images=train.images[:n_train],
                                 labels=train.labels[:n_train])
@@ -189,12 +190,7 @@ def test_an_interrupted_study_resumes_to_the_same_records(fashion, tmp_path: Pat
 
 # -- the script ----------------------------------------------------------------------------------
 def seeds_main(*argv: str) -> int:
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import seeds  # scripts/seeds.py
-    finally:
-        sys.path.pop(0)
-    return seeds.main(list(argv))
+    return seeds_cli.main(list(argv))  # scripts/seeds.py's command line
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-from data_helpers import REPO_ROOT, fashion_dir, require_idx
+from data_helpers import fashion_dir, require_idx
 
-from jaxcnn import shards
+from jaxcnn.cli import compare_pooling
+from jaxcnn.cli import seeds as seeds_cli
+from jaxcnn.studies import shards
 
 TIMING = {"seconds", "group_seconds", "finished", "group"}
-
-
-def script(name: str):
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    try:
-        return __import__(name)
-    finally:
-        sys.path.pop(0)
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +26,11 @@ def fashion() -> str:
 
 
 def seeds(*argv: str) -> int:
-    return script("seeds").main(list(argv))
+    return seeds_cli.main(list(argv))
 
 
 def pooling(*argv: str) -> int:
-    return script("compare_pooling").main(list(argv))
+    return compare_pooling.main(list(argv))
 
 
 def records(path: Path) -> list[dict]:

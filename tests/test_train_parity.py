@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 from data_helpers import REPO_ROOT, fashion_dir, mnist_dir, require_idx
 
-from jaxcnn.options import ARCHITECTURES
-from jaxcnn.parity import cli
+from jaxcnn.cli import parity as cli
+from jaxcnn.net.options import ARCHITECTURES
 from jaxcnn.parity.pair import load_inputs, make_pair
 from jaxcnn.parity.steps import OPTIMIZER_SETTINGS, recipe_setting, step_diffs
-from jaxcnn.recipes import get_recipe
+from jaxcnn.training.recipes import get_recipe
 
 # Max abs parameter difference after 1, 10 and 100 steps, float32 (measured, see above).
 MEASURED_F32: dict[str, dict[str, dict[int, float]]] = {

@@ -1,7 +1,7 @@
 """The five course architectures as the notebooks wrote them in PyTorch (inputs NCHW float32).
 
 Layer order, padding, pooling, activations, output heads and ``state_dict`` names follow each
-notebook; the only additions are the options shared with :mod:`jaxcnn.models` (``pool``,
+notebook; the only additions are the options shared with :mod:`jaxcnn.net.models` (``pool``,
 ``in_channels``, ``image_size``, ``num_classes`` and LeNet's ``dropout``/``batchnorm``), whose
 defaults give back the notebook's network. The notebooks' ``x.view(-1, n)`` flatten is written
 ``x.reshape(-1, n)``: the same values, but it also accepts the channels-last strides that a
@@ -14,8 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jaxcnn.options import POOLS
-from jaxcnn.shapes import conv_output_size
+from jaxcnn.net.options import POOLS, ModelRegistry
+from jaxcnn.net.shapes import conv_output_size
+
+MODELS = ModelRegistry()  # filled by the @MODELS.register lines below
 
 
 def _pooled(size: int, kernel: int, padding: int = 0) -> int:
@@ -42,6 +44,7 @@ def _pool_module(kind: str, kernel_size) -> nn.Module:
     return nn.MaxPool2d(kernel_size) if kind == "max" else nn.AvgPool2d(kernel_size)
 
 
+@MODELS.register("padded")
 class Padded(nn.Module):
     """Notebook 000 (``Net``): padded 5×5 convs and a softmax output (trained with ``nll_loss``)."""
 
@@ -66,6 +69,7 @@ class Padded(nn.Module):
         return F.softmax(self.fc2(x), dim=1)
 
 
+@MODELS.register("dropout")
 class Dropout(nn.Module):
     """Notebook 001 (``cnn``): two convs, one pool, Dropout2d, and a ReLU on the output scores."""
 
@@ -88,6 +92,7 @@ class Dropout(nn.Module):
         return self.fc4(self.fc3(x))
 
 
+@MODELS.register("classic")
 class Classic(nn.Module):
     """Notebook 002 (``Neural_Network``): conv → pool → ReLU, log_softmax output for NLLLoss."""
 
@@ -110,6 +115,7 @@ class Classic(nn.Module):
         return F.log_softmax(self.fc2(x), dim=1)
 
 
+@MODELS.register("lenet3x3")
 class LeNet3x3(nn.Module):
     """Notebook 003 (``ConvolutionalNetwork``): 3×3 convs, fc 120-84, log_softmax output."""
 
@@ -134,6 +140,7 @@ class LeNet3x3(nn.Module):
         return F.log_softmax(self.fc3(x), dim=1)
 
 
+@MODELS.register("lenet")
 class LeNet(nn.Module):
     """Notebook 004 (``ConvNet``): ``conv_stack``, ``Flatten``, ``linear_stack``; logits output.
 

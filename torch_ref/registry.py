@@ -5,16 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jaxcnn.options import check_options
 from torch_ref import models
-
-_CLASSES: dict[str, type[nn.Module]] = {
-    "padded": models.Padded,
-    "dropout": models.Dropout,
-    "classic": models.Classic,
-    "lenet3x3": models.LeNet3x3,
-    "lenet": models.LeNet,
-}
 
 
 def create_model(arch: str, *, seed: int = 0, **options) -> nn.Module:
@@ -22,7 +13,7 @@ def create_model(arch: str, *, seed: int = 0, **options) -> nn.Module:
 
     The global torch RNG is left as it was. Unknown names or options raise ``ValueError``.
     """
-    check_options(arch, options)
+    cls = models.MODELS.model_class(arch, options)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _CLASSES[arch](**options)
+        return cls(**options)

@@ -1,14 +1,15 @@
-"""The PyTorch training engine: the same recipe semantics as :mod:`jaxcnn.engine`, in torch.
+"""The PyTorch training engine: the same recipe semantics as :mod:`jaxcnn.training.engine`, in
+torch.
 
 Data is preloaded as tensors (``jaxcnn.data.preprocess``'d, NCHW contiguous); a batch is read by
 index. ``torch.manual_seed(recipe.seed)`` seeds both the initial weights
 (:func:`torch_ref.create_model`) and the global RNG that dropout draws from. Losses and
-optimisers are the calls :mod:`jaxcnn.losses` and :mod:`jaxcnn.optim` mirror. Metrics match the
-JAX engine: train loss is the mean per-example loss over the epoch and train accuracy is counted
-from the train-mode outputs of each step; test metrics are in eval mode.
+optimisers are the calls :mod:`jaxcnn.training.losses` and :mod:`jaxcnn.training.optim` mirror.
+Metrics match the JAX engine: train loss is the mean per-example loss over the epoch and train
+accuracy is counted from the train-mode outputs of each step; test metrics are in eval mode.
 
-Checkpoints go through :mod:`jaxcnn.checkpoints` (orbax) like JAX runs, so a run directory has
-one format whatever the framework: the model's ``state_dict``, the optimiser's per-parameter
+Checkpoints go through :mod:`jaxcnn.training.checkpoints` (orbax) like JAX runs, so a run directory
+has one format whatever the framework: the model's ``state_dict``, the optimiser's per-parameter
 state and the global torch RNG state are converted to numpy arrays (all plain tensors, so the
 conversion is lossless); the optimiser's hyper-parameters come back from the recipe.
 """
@@ -22,10 +23,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from jaxcnn.checkpoints import NestedArrays
-from jaxcnn.engine import EpochMetrics, TrainingDiverged
-from jaxcnn.recipes import Recipe
-from jaxcnn.training import Evaluation, Split
+from jaxcnn.training.protocol import (
+    EpochMetrics,
+    Evaluation,
+    NestedArrays,
+    Split,
+    TrainingDiverged,
+)
+from jaxcnn.training.recipes import Recipe
 from torch_ref.registry import create_model
 
 

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jaxcnn.bench import processes
-from jaxcnn.bench.cases import data_dir_args, data_dir_for, first_images
+from jaxcnn.bench.cases import data_dir_args
 from jaxcnn.bench.variants import Case, TorchNotebook, torchvision_root
 from jaxcnn.conv.choice import CACHE_ENV_VAR
 from jaxcnn.conv.choice import ENV_VAR as CONV_ENV_VAR
-from jaxcnn.data import Dataset
-from jaxcnn.recipes import get_recipe
+from jaxcnn.data import Dataset, data_dir_for
+from jaxcnn.data import subset as take_subset
+from jaxcnn.training.recipes import get_recipe
 
 TRAIN_SCRIPT = processes.REPO_ROOT / "scripts" / "train.py"
 
@@ -38,9 +39,7 @@ def notebook_seconds(arch: str, splits: tuple[Dataset, Dataset], root: Path,
     loaded ``splits``; with ``subset``, as ``scripts/train.py --subset``: N training and
     N // 6 test images."""
     recipe = get_recipe(arch)
-    train, test = splits
-    if subset:
-        train, test = first_images(train, subset), first_images(test, max(1, subset // 6))
+    train, test = take_subset(*splits, subset)
     # The notebook pipeline reads torchvision's own copy of the files; the preprocessed splits
     # are not used. Its test passes run at the recipe's batch size, as the loop did.
     case = Case(recipe, None, None, train, test, torchvision_root(splits[0], root),

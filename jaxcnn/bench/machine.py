@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxcnn.flops import cpu_peak_flops
-from jaxcnn.run import package_versions
+from jaxcnn.bench.flops import cpu_peak_flops
+from jaxcnn.training.run import package_versions
 
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "torch", "torchvision")
 
@@ -77,7 +77,7 @@ def describe() -> dict:
 def process_info(framework: str) -> dict:
     """What one benchmark process runs with: cores, allocator, and the framework's device and
     threads (PyTorch's are pinned to the cores here, as many as XLA:CPU uses)."""
-    from jaxcnn import allocator
+    from jaxcnn.runtime import allocator
 
     info = {"pid": os.getpid(), "threads": threads(), "allocator": allocator.state}
     if framework == "torch":

@@ -27,12 +27,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from jaxcnn.bench import machine, processes
-from jaxcnn.bench.cases import data_dir_args, load_splits
+from jaxcnn.bench.cases import data_dir_args
+from jaxcnn.bench.flops import forward_flops, train_flops
 from jaxcnn.bench.variants import BASELINE, DEFAULT_VARIANTS, VARIANTS, framework
-from jaxcnn.flops import forward_flops, train_flops
-from jaxcnn.options import ARCHITECTURES
-from jaxcnn.recipes import get_recipe
-from jaxcnn.registry import create_model
+from jaxcnn.data import data_dir_for, load_splits
+from jaxcnn.net.options import ARCHITECTURES
+from jaxcnn.net.registry import create_model
+from jaxcnn.training.recipes import get_recipe
 
 ISOLATE = ("cell", "variant")
 # Figures gathered per process; each becomes median / min / max / values over the processes.
@@ -232,7 +233,8 @@ def run_benchmark(config: BenchConfig, log: Callable[[str], None] = print) -> di
     for arch in config.archs:  # read every data set here first: a bad folder fails at once
         recipe = get_recipe(arch)
         if recipe.dataset not in sizes:
-            train, test = load_splits(recipe.dataset, config.data_dirs)
+            train, test = load_splits(recipe.dataset,
+                                      data_dir=data_dir_for(recipe.dataset, config.data_dirs))
             sizes[recipe.dataset] = (len(train), len(test), train.images.shape[1:])
         model = create_model(arch, **recipe.model_options)
         shape = sizes[recipe.dataset][2]

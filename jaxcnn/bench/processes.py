@@ -14,7 +14,7 @@ import jaxcnn
 
 REPO_ROOT = Path(jaxcnn.__file__).resolve().parents[1]
 # The environment a PyTorch process runs with: glibc's allocator as PyTorch ships (jaxcnn, which
-# it imports for the data, would otherwise tune it at import: jaxcnn.allocator).
+# it imports for the data, would otherwise tune it at import: jaxcnn.runtime.allocator).
 TORCH_ENV = {"JAXCNN_MALLOC": "default"}
 
 

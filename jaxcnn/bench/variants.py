@@ -19,8 +19,8 @@ import numpy as np
 
 from jaxcnn import conv
 from jaxcnn.data import Dataset
-from jaxcnn.recipes import Recipe
-from jaxcnn.training import EVAL_BATCH, JaxTrainer, Split
+from jaxcnn.training.recipes import Recipe
+from jaxcnn.training.trainer import EVAL_BATCH, JaxTrainer, Split
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

@@ -25,14 +25,14 @@ from pathlib import Path
 
 from jaxcnn import conv
 from jaxcnn.bench import machine
-from jaxcnn.bench.cases import load_splits, make_case
+from jaxcnn.bench.cases import make_case
 from jaxcnn.bench.variants import VARIANTS, Case, Unavailable, framework
-from jaxcnn.cli import parse_data_dirs, positive_int
+from jaxcnn.cli.args import parse_data_dirs, positive_int
 from jaxcnn.conv.choice import CACHE_ENV_VAR
 from jaxcnn.conv.choice import ENV_VAR as CONV_ENV_VAR
-from jaxcnn.data import DataError, batch_indices
-from jaxcnn.options import ARCHITECTURES
-from jaxcnn.recipes import get_recipe
+from jaxcnn.data import DataError, batch_indices, data_dir_for, load_splits
+from jaxcnn.net.options import ARCHITECTURES
+from jaxcnn.training.recipes import get_recipe
 
 AUTO_VARIANTS = ("jax", "jax-scan")  # the plan chosen by measurement, whatever $JAXCNN_CONV says
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             for arch, batch in args.cell:
                 dataset = get_recipe(arch).dataset
                 if dataset not in splits:
-                    splits[dataset] = load_splits(dataset, dirs)
+                    splits[dataset] = load_splits(dataset, data_dir=data_dir_for(dataset, dirs))
                 if args.e2e:
                     cells.append(notebook_cell(arch, splits[dataset], args.train_images, root))
                     continue

@@ -3,7 +3,7 @@
 * ``$JAXCNN_CONV`` or :func:`set_override` (``--conv`` in the scripts) names a plan of
   :data:`jaxcnn.conv.plans.PLANS`, or ``auto`` (the default).
 * ``auto`` on a GPU or TPU: XLA's convolution (cuDNN and its peers are right there).
-* ``auto`` on a CPU with several processes (:mod:`jaxcnn.distributed`): process 0 chooses as
+* ``auto`` on a CPU with several processes (:mod:`jaxcnn.runtime.distributed`): process 0 chooses as
   below and every other process runs its choice.
 * ``auto`` on a CPU: :func:`prepare` times each of :data:`CPU_CANDIDATES` on the model's own
   forward and backward pass at the batch size it will run (the whole model, not one layer: XLA
@@ -34,9 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxcnn import cachedir
-from jaxcnn.cachedir import cache_root
 from jaxcnn.conv.plans import PLANS, REFERENCE, Plan, scoped, to_layout, using
+from jaxcnn.runtime import cachedir
+from jaxcnn.runtime.cachedir import cache_root
 
 ENV_VAR = "JAXCNN_CONV"
 CACHE_ENV_VAR = cachedir.ENV_VAR
@@ -221,7 +221,7 @@ def time_plans(model: nnx.Module, batch: int, image_shape: tuple[int, ...],
 
 # -- the cache on disk ---------------------------------------------------------------------------
 def cache_path() -> Path:
-    """The cache file: ``conv-plans.json`` in :func:`jaxcnn.cachedir.cache_root`."""
+    """The cache file: ``conv-plans.json`` in :func:`jaxcnn.runtime.cachedir.cache_root`."""
     return cache_root() / "conv-plans.json"
 
 

@@ -10,7 +10,7 @@ order of an HWIO kernel's rows ``(i, j, c)``, and one column per output position
 * input gradient: ``dP = W dy`` (one GEMM), scattered back to the input positions (col2im: the
   sum, over taps, of ``dP``'s tap slice shifted to where that tap read).
 
-XLA's convolution is not used. Inputs must be padded already (see :mod:`jaxcnn.conv.layout`).
+XLA's convolution is not used. Inputs must be padded already (:mod:`jaxcnn.conv.plans` pads them).
 """
 
 from __future__ import annotations

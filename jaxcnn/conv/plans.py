@@ -4,7 +4,7 @@ A :class:`Plan` is chosen per model and batch size (:mod:`jaxcnn.conv.choice`) a
 a model is traced: the models' ``__call__`` is wrapped by :func:`jaxcnn.conv.choice.planned`,
 which moves the NHWC
 input into the plan's layout and makes the plan visible to the layers of
-:mod:`jaxcnn.layers` (convolution, pooling, Dropout2d, flatten) for the duration of the call.
+:mod:`jaxcnn.net.layers` (convolution, pooling, Dropout2d, flatten) for the duration of the call.
 Parameters never change: kernels stay HWIO and the flatten returns to NHWC order, so conversion,
 checkpoints and ``model.safetensors`` are the same under every plan.
 

@@ -13,9 +13,11 @@ from .errors import DataError
 from .loader import SOURCES, load
 from .locate import ENV_VAR, display_path
 from .specs import SPECS, SPLITS
+from .splits import ALL_DATASETS, data_dir_for, load_splits, subset
 from .transforms import NORMALIZATIONS, normalize, preprocess, to_tensor
 
 __all__ = [
+    "ALL_DATASETS",
     "ENV_VAR",
     "MIRROR_VAR",
     "NORMALIZATIONS",
@@ -26,11 +28,14 @@ __all__ = [
     "DataError",
     "Dataset",
     "batch_indices",
+    "data_dir_for",
     "display_path",
     "epoch_order",
     "load",
+    "load_splits",
     "normalize",
     "num_batches",
     "preprocess",
+    "subset",
     "to_tensor",
 ]

@@ -20,17 +20,18 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxcnn import allocator, conv, gpu_memory, precision
+from jaxcnn import conv
 from jaxcnn.convert import to_torch
 from jaxcnn.data import batch_indices, preprocess
-from jaxcnn.engine import Engine
-from jaxcnn.losses import get_loss
-from jaxcnn.optim import make_optimizer
-from jaxcnn.options import ARCHITECTURES
-from jaxcnn.recipes import get_recipe
-from jaxcnn.registry import create_model
-from jaxcnn.run import load_data, make_trainer, package_versions, run_training
-from jaxcnn.training import EVAL_BATCH
+from jaxcnn.net.options import ARCHITECTURES
+from jaxcnn.net.registry import create_model
+from jaxcnn.runtime import allocator, gpu_memory, precision
+from jaxcnn.training.engine import Engine
+from jaxcnn.training.losses import get_loss
+from jaxcnn.training.optim import make_optimizer
+from jaxcnn.training.recipes import get_recipe
+from jaxcnn.training.run import load_data, make_trainer, package_versions, run_training
+from jaxcnn.training.trainer import EVAL_BATCH
 
 PACKAGES = ("jax", "jaxlib", "jax-cuda13-plugin", "jax-cuda13-pjrt", "jax-cuda12-plugin",
             "jax-cuda12-pjrt", "flax", "optax", "orbax-checkpoint", "numpy", "torch",
@@ -183,19 +184,10 @@ def parity(ctx: Context) -> dict:
     off, eval mode) on real test images: forward and gradient differences under the
     ``highest`` policy and under ``tf32``, and how far each framework's TF32 outputs are from
     its own float32 ones. Gradients compare only images away from ReLU kinks and max-pool
-    near-ties (``tests/helpers.away_from_kinks``, in float64 on the CPU)."""
-    import sys
+    near-ties (:func:`jaxcnn.parity.kit.kink_mask`, in float64 on the CPU)."""
+    from jaxcnn.parity.kit import kink_mask
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-    try:
-        from helpers import away_from_kinks
-    except ImportError as error:  # e.g. no pytest: compare every image, and say so
-        screening = f"none ({error})"
-
-        def away_from_kinks(_model, x):
-            return np.ones(len(x), bool)
-    else:
-        screening = "tests/helpers.away_from_kinks"
+    screening = "jaxcnn.parity.kit.kink_mask"
 
     from jaxcnn.parity.pair import load_inputs, make_pair
     from jaxcnn.parity.steps import no_dropout_options
@@ -209,7 +201,7 @@ def parity(ctx: Context) -> dict:
         x, y = load_inputs(recipe.dataset, "test", recipe.normalization,
                            data_dirs=ctx.data_dirs(), subset=ctx.sizes.parity_images)
         pair = make_pair(arch, seed=0, options=no_dropout_options(arch))
-        keep = away_from_kinks(pair.torch_model, x)
+        keep = kink_mask(pair.torch_model, x.transpose(0, 3, 1, 2))
         params, rest, jax_fwd, jax_grads, to_named = _jax_sides(pair.jax_model, recipe.loss)
         torch_fwd, torch_grads = _torch_sides(pair.torch_model, recipe.loss, ctx.torch_device)
         row: dict = {"loss": recipe.loss, "images": len(x), "grad_images": int(keep.sum())}
@@ -425,7 +417,7 @@ def steps_per_call(ctx: Context) -> dict:
 def multiseed(ctx: Context, arch: str = "lenet") -> dict:
     """``seeds`` models stacked in one program (vmap first; the other mappings while the
     budget lasts) against the same models trained one after the other."""
-    from jaxcnn.multiseed import MAPPINGS, benchmark
+    from jaxcnn.studies.multiseed import MAPPINGS, benchmark
 
     setting = precision.apply(precision.DEFAULT)
     results: dict = {"precision": setting}

@@ -21,10 +21,10 @@ import torch
 from flax import nnx
 from torch import nn
 
-from jaxcnn import models
 from jaxcnn.conv.choice import plan_for
 from jaxcnn.conv.plans import to_layout, to_nhwc, using
-from jaxcnn.layers import flatten
+from jaxcnn.net import models
+from jaxcnn.net.layers import flatten
 
 
 class ChannelStats(NamedTuple):

@@ -1,9 +1,9 @@
 """Whole epochs side by side: the project's JAX and PyTorch trainers, same weights, same batches.
 
-Both trainers (:class:`jaxcnn.training.JaxTrainer`, ``torch_ref.train.TorchTrainer``) are built
-from the recipe; the PyTorch initial weights are then loaded into the JAX one. Each epoch visits
-``batch_indices(n, batch_size, seed=recipe.seed, epoch=e)`` in both. After every epoch both are
-evaluated on the test set and compared: train loss and test accuracy of each, their difference
+Both trainers (:class:`jaxcnn.training.trainer.JaxTrainer`, ``torch_ref.train.TorchTrainer``) are
+built from the recipe; the PyTorch initial weights are then loaded into the JAX one. Each epoch
+visits ``batch_indices(n, batch_size, seed=recipe.seed, epoch=e)`` in both. After every epoch both
+are evaluated on the test set and compared: train loss and test accuracy of each, their difference
 in percentage points, the share of test images on which the two predict the same class, and the
 largest parameter difference (in PyTorch's layout).
 """
@@ -19,11 +19,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxcnn.convert import from_torch
 from jaxcnn.data import batch_indices
+from jaxcnn.net.convert import from_torch
 from jaxcnn.parity.pair import max_state_diff
-from jaxcnn.recipes import Recipe
-from jaxcnn.training import JaxTrainer, Split
+from jaxcnn.training.recipes import Recipe
+from jaxcnn.training.trainer import JaxTrainer, Split
 from torch_ref.train import TorchTrainer
 
 

@@ -12,11 +12,11 @@ import argparse
 import json
 from collections.abc import Sequence
 
-from jaxcnn.cli import parse_data_dirs
-from jaxcnn.options import ARCHITECTURES
+from jaxcnn.cli.args import parse_data_dirs
+from jaxcnn.net.options import ARCHITECTURES
 from jaxcnn.parity.pair import DataDirs, load_inputs
 from jaxcnn.parity.steps import OPTIMIZER_SETTINGS, recipe_setting, step_diffs
-from jaxcnn.recipes import get_recipe
+from jaxcnn.training.recipes import get_recipe
 
 
 def measure(archs: Sequence[str], checkpoints: Sequence[int], *, float64: bool = False,

@@ -14,9 +14,9 @@ from flax import nnx
 from torch import nn
 
 import torch_ref.registry
-from jaxcnn import data, registry
-from jaxcnn.cli import ALL_DATASETS
-from jaxcnn.convert import from_torch, to_torch
+from jaxcnn import data
+from jaxcnn.net import registry
+from jaxcnn.net.convert import from_torch, to_torch
 
 
 class ModelPair(NamedTuple):
@@ -70,7 +70,6 @@ def load_inputs(dataset: str, split: str, normalization: str, *, data_dirs: Data
     ``data_dirs`` maps a data set name (or ``"*"``, any) to the ``data_dir`` passed to
     :func:`jaxcnn.data.load`; without one the loader searches its usual places.
     """
-    dirs = data_dirs or {}
-    ds = _load(dataset, split, dirs.get(dataset, dirs.get(ALL_DATASETS)))
+    ds = _load(dataset, split, data.data_dir_for(dataset, data_dirs))
     images, labels = ds.images[:subset], ds.labels[:subset]
     return data.preprocess(images, normalization), np.asarray(labels)

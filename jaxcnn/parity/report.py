@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jaxcnn.parity.epochs import ParityRun
+from jaxcnn.runtime.figures import pyplot
 
 _COLUMNS = ("run", "epoch", "JAX loss", "torch loss", "JAX acc %", "torch acc %", "Δacc pp",
             "agree %", "max abs Δparam")
@@ -27,11 +28,9 @@ def markdown_table(runs: Sequence[ParityRun]) -> str:
 
 def plot_accuracy(runs: Sequence[ParityRun], path: Path) -> None:
     """Test accuracy per epoch (0: untrained), JAX solid and PyTorch dashed, on one chart."""
-    import matplotlib
     import matplotlib.ticker
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, run in enumerate(runs):

@@ -16,12 +16,12 @@ import numpy as np
 
 import torch_ref.train as torch_train
 from jaxcnn.data import batch_indices
-from jaxcnn.engine import Engine, _zero_metrics
-from jaxcnn.losses import get_loss
-from jaxcnn.optim import make_optimizer
 from jaxcnn.parity.pair import make_pair, max_param_diff
 from jaxcnn.parity.torch_side import to_labels, to_nchw, torch_dtype, torch_step
-from jaxcnn.recipes import Recipe, get_recipe
+from jaxcnn.training.engine import Engine, _zero_metrics
+from jaxcnn.training.losses import get_loss
+from jaxcnn.training.optim import make_optimizer
+from jaxcnn.training.recipes import Recipe, get_recipe
 
 # name -> (optimizer, learning rate or None for the recipe's, momentum)
 OPTIMIZER_SETTINGS: dict[str, tuple[str, float | None, float]] = {
@@ -63,7 +63,7 @@ def step_diffs(arch: str, setting: str, images: np.ndarray, labels: np.ndarray, 
     """
     recipe = setting_recipe(arch, setting)
     pair = make_pair(arch, seed=recipe.seed, options=recipe.model_options, float64=float64)
-    engine = Engine(pair.jax_model, make_optimizer(recipe.optimizer, recipe.lr, recipe.momentum),
+    engine = Engine(pair.jax_model, make_optimizer(recipe),
                     get_loss(recipe.loss))
     state = engine.create_train_state(pair.jax_model)
     jax_step = jax.jit(lambda s, x, y: engine.train_step(s, x, y, _zero_metrics())[0])

@@ -1,8 +1,8 @@
 """The PyTorch half of a step-parity check: tensors from the shared numpy batches, one step.
 
 Losses and optimisers are the PyTorch training engine's (``torch_ref.train.LOSSES`` and
-``torch_ref.train.make_optimizer``), the calls that :mod:`jaxcnn.losses` and :mod:`jaxcnn.optim`
-mirror.
+``torch_ref.train.make_optimizer``), the calls that :mod:`jaxcnn.training.losses` and
+:mod:`jaxcnn.training.optim` mirror.
 """
 
 from __future__ import annotations

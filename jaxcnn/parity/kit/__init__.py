@@ -5,7 +5,7 @@ Needs torch (it compares against PyTorch); the rest of jaxcnn does not import it
 moves the weights across, compares every paired layer's output, the model output, BatchNorm
 statistics after a train-mode step and optionally a loss's gradients, and names the first layer
 above tolerance with a diagnosis. ``compare_steps`` runs N optimizer steps side by side;
-``assert_ports_match`` is the pytest helper; ``python -m jaxcnn.parity.check`` the command line.
+``assert_ports_match`` is the pytest helper; ``python -m jaxcnn.cli.parity_check`` the command line.
 See docs/parity-kit.md.
 """
 

@@ -7,7 +7,7 @@ kind       PyTorch                              Flax NNX
 ========== ==================================== =============================================
 conv       ``nn.Conv1d/2d/3d``                  ``nnx.Conv`` (and subclasses)
 linear     ``nn.Linear``                        ``nnx.Linear``
-batchnorm  ``nn.BatchNorm1d/2d/3d``             ``nnx.BatchNorm``, ``jaxcnn.layers.BatchNorm``
+batchnorm  ``nn.BatchNorm1d/2d/3d``             ``nnx.BatchNorm``, ``jaxcnn.net.layers.BatchNorm``
 layernorm  ``nn.LayerNorm``                     ``nnx.LayerNorm``
 ========== ==================================== =============================================
 
@@ -26,7 +26,7 @@ import torch
 from flax import nnx
 from torch import nn
 
-from jaxcnn.layers import BatchNorm as JaxcnnBatchNorm
+from jaxcnn.net.layers import BatchNorm as JaxcnnBatchNorm
 
 KINDS = ("conv", "linear", "batchnorm", "layernorm")
 

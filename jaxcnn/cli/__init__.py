@@ -1,0 +1,1 @@
+"""The command lines, as importable modules; ``scripts/*.py`` call their ``main``."""

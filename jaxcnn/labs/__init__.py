@@ -1,0 +1,1 @@
+"""Teaching tools for the labs: the student versions of the notebooks."""

@@ -1,0 +1,1 @@
+"""The network: layers, the five models, their registry, weight conversion, summaries."""

@@ -1,0 +1,1 @@
+"""Process-wide settings: the glibc allocator and the cache folders."""
