@@ -19,7 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from jaxcnn import data, student_labs
+from jaxcnn import data
+from jaxcnn.labs import student as student_labs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN_LABS = REPO_ROOT / "scripts" / "run_labs.py"

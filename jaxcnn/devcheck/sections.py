@@ -21,8 +21,8 @@ import numpy as np
 from flax import nnx
 
 from jaxcnn import conv
-from jaxcnn.convert import to_torch
 from jaxcnn.data import batch_indices, preprocess
+from jaxcnn.net.convert import to_torch
 from jaxcnn.net.options import ARCHITECTURES
 from jaxcnn.net.registry import create_model
 from jaxcnn.runtime import allocator, gpu_memory, precision
@@ -417,7 +417,8 @@ def steps_per_call(ctx: Context) -> dict:
 def multiseed(ctx: Context, arch: str = "lenet") -> dict:
     """``seeds`` models stacked in one program (vmap first; the other mappings while the
     budget lasts) against the same models trained one after the other."""
-    from jaxcnn.studies.multiseed import MAPPINGS, benchmark
+    from jaxcnn.bench.stacked import benchmark
+    from jaxcnn.studies.multiseed import MAPPINGS
 
     setting = precision.apply(precision.DEFAULT)
     results: dict = {"precision": setting}
