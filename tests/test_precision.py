@@ -27,6 +27,7 @@ from jaxcnn.runtime import gpu_memory, precision
 from jaxcnn.training.engine import Engine, _zero_metrics
 from jaxcnn.training.losses import get_loss
 from jaxcnn.training.optim import make_optimizer
+from jaxcnn.training.recipes import get_recipe
 
 _OPS = re.compile(r"stablehlo\.(convolution|dot_general)\b.*")
 _PRECISION = re.compile(r"precision(?:_config)? = \[([^\]]*)\]")
@@ -35,7 +36,8 @@ _PRECISION = re.compile(r"precision(?:_config)? = \[([^\]]*)\]")
 def lowered_train_step(plan: str, arch: str = "lenet") -> str:
     """The StableHLO text of one training step of ``arch`` (forward, backward, SGD update)."""
     model = create_model(arch, seed=0)
-    engine = Engine(model, make_optimizer("sgd", 0.01, 0.9), get_loss("cross_entropy"),
+    recipe = get_recipe(arch).replace(optimizer="sgd", lr=0.01, momentum=0.9)
+    engine = Engine(model, make_optimizer(recipe), get_loss("cross_entropy"),
                     steps_per_call=1)
     state = engine.create_train_state(model)
     images = np.zeros((8, 28, 28, 1), np.float32)

@@ -385,7 +385,7 @@ def steps_per_call(ctx: Context) -> dict:
         images = jnp.asarray(preprocess(train.images, recipe.normalization))
         labels = jnp.asarray(train.labels)
         batches = batch_indices(len(train), recipe.batch_size, seed=0, epoch=0)
-        tx = make_optimizer(recipe.optimizer, recipe.lr, recipe.momentum)
+        tx = make_optimizer(recipe)
         loss = get_loss(recipe.loss)
         row = {}
         for k in ctx.sizes.steps_per_call:
@@ -409,7 +409,7 @@ def steps_per_call(ctx: Context) -> dict:
             f"{k}: {v['steps_per_s']:.0f} steps/s" if isinstance(v, dict) else f"{k}: {v}"
             for k, v in row.items()))
     return {"precision": setting, "default_steps_per_call": Engine(
-        create_model("lenet", seed=0), make_optimizer("sgd", 0.1), get_loss("nll")
+        create_model("lenet", seed=0), make_optimizer(get_recipe("lenet")), get_loss("nll")
     ).steps_per_call, "rows": rows}
 
 
