@@ -70,6 +70,20 @@ def test_dry_run_reports_every_section(tmp_path):
             assert 0 <= figures["grad_max_abs"] < 1e-5, (arch, policy, figures)
             assert 0 <= figures["grad_max_rel"] < 1e-4, (arch, policy, figures)
 
+    diagnosis = sections["gradient_diagnosis"]["result"]
+    assert set(diagnosis) == {"default"}  # the autotuning-off child runs on a GPU only
+    cases = diagnosis["default"]["cases"]
+    assert set(cases) == {"padded-max", "padded-lp2", "padded-avg", "lenet"}
+    for name, case in cases.items():
+        assert case["grad_images"] > 0 and case["elements_outside_tolerance"] == 0, name
+        for layer, errors in case["layers"].items():  # float32 on a CPU: near float64
+            for side in ("jax", "torch"):
+                assert 0 < errors[side]["max_rel"] < 1e-5, (name, layer, side, errors)
+                assert errors[side]["sign_flips"] == 0, (name, layer, side, errors)
+        for param, gaps in case["gradients"].items():
+            assert 0 < gaps["jax_vs_f64"] < 1e-5 and 0 < gaps["torch_vs_f64"] < 1e-4, (
+                name, param, gaps)
+
     recipe = sections["recipe"]["result"]
     assert recipe["arch"] == "lenet" and len(recipe["epoch_seconds"]) == recipe["epochs"] == 1
     assert 0 <= recipe["final_test_accuracy"] <= 1

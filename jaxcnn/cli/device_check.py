@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            else sections.GPU_SIZES, torch_device, budget.left, runner.log)
     calls = {"environment": lambda: sections.environment(ctx, memory_setting),
              "parity": lambda: sections.parity(ctx),
+             "gradient_diagnosis": lambda: sections.gradient_diagnosis(ctx),
              "recipe": lambda: sections.recipe_run(ctx),
              "throughput": lambda: sections.throughput(ctx),
              "steps_per_call": lambda: sections.steps_per_call(ctx),

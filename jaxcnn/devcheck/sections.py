@@ -50,6 +50,7 @@ class Sizes:
     seeds: int
     seed_steps: int
     test_images: int | None  # test images for inference throughput (None: all)
+    diagnosis_images: int  # MNIST test images of the gradient diagnosis
     parity_archs: tuple[str, ...] = ARCHITECTURES
     throughput_archs: tuple[str, ...] = ARCHITECTURES
     steps_archs: tuple[str, ...] = ("padded", "lenet")
@@ -57,12 +58,12 @@ class Sizes:
 
 GPU_SIZES = Sizes(parity_images=256, recipe_subset=None, recipe_epochs=None, train_images=20_000,
                   big_batch=512, chunk_steps=512, steps_per_call=(1, 8, 32, 128), seeds=8,
-                  seed_steps=256, test_images=None,
+                  seed_steps=256, test_images=None, diagnosis_images=256,
                   throughput_archs=("lenet", "padded", "dropout", "classic", "lenet3x3"))
 # The dry run covers every code path once, at sizes a loaded CPU runs in well under a minute.
 DRY_SIZES = Sizes(parity_images=24, recipe_subset=120, recipe_epochs=1, train_images=128,
                   big_batch=64, chunk_steps=8, steps_per_call=(1, 8), seeds=2, seed_steps=4,
-                  test_images=100, parity_archs=("padded", "dropout"),
+                  test_images=100, diagnosis_images=16, parity_archs=("padded", "dropout"),
                   throughput_archs=("lenet",), steps_archs=("lenet",))
 
 
@@ -229,6 +230,25 @@ def parity(ctx: Context) -> dict:
     return {"weights": "PyTorch init, converted", "torch_device": ctx.torch_device,
             "kink_screening": screening,
             "after": precision.describe(precision.DEFAULT), "architectures": rows}
+
+
+def gradient_diagnosis(ctx: Context) -> dict:
+    """Which framework's float32 gradients depart from float64, layer by layer, for the
+    variants that failed the GPU parity tests (:mod:`jaxcnn.devcheck.diagnosis`); on a GPU also
+    in a child process with XLA's autotuning off (cuDNN's heuristic algorithm choice)."""
+    from jaxcnn.devcheck import diagnosis
+
+    result = {"default": diagnosis.gradient_diagnosis(ctx.data_dirs(),
+                                                      ctx.sizes.diagnosis_images)}
+    if jax.default_backend() == "gpu" and ctx.left() > 90:
+        result["xla_autotune_off"] = diagnosis.in_child(
+            ctx.data_dirs(), ctx.sizes.diagnosis_images, "--xla_gpu_autotune_level=0",
+            timeout=min(300.0, ctx.left() - 30))
+    for name, run in result.items():
+        outside = {case: row.get("elements_outside_tolerance")
+                   for case, row in run.get("cases", {}).items()}
+        ctx.log(f"gradient diagnosis ({name}): elements outside tolerance {outside}")
+    return result
 
 
 # -- the lenet recipe ----------------------------------------------------------------------------
