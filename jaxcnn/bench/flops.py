@@ -19,6 +19,9 @@ import numpy as np
 from flax import nnx
 
 from jaxcnn.conv import plans
+from jaxcnn.data import SPECS
+from jaxcnn.net.registry import create_model
+from jaxcnn.training.recipes import get_recipe
 
 
 def layer_calls(model: nnx.Module, input_shape: tuple[int, ...], batch: int = 1) -> list[dict]:
@@ -110,3 +113,12 @@ def cpu_peak_flops(cores: int | None = None) -> tuple[float, str]:
     how = (f"{cores} cores x {ghz:.2f} GHz x {per_cycle} float32 FLOP/cycle ({lanes} lanes x "
            f"{'FMA (2) x 2 units' if 'fma' in flags else '2 units'}; {field('model name')})")
     return cores * ghz * 1e9 * per_cycle, how
+
+
+def arch_flops(arch: str) -> dict[str, int]:
+    """FLOPs per image of ``arch`` with its recipe's options on its data set's images:
+    ``train`` (:func:`train_flops`) and ``forward``."""
+    recipe = get_recipe(arch)
+    model = create_model(arch, **recipe.model_options)
+    shape = tuple(SPECS[recipe.dataset].image_shape)
+    return {"train": train_flops(model, shape), "forward": forward_flops(model, shape)}
