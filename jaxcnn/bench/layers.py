@@ -7,10 +7,11 @@ them as one program (**fused**: what the layer costs a step, give or take fusion
 neighbours).
 
 * JAX, through the convolution plan ``scripts/train.py`` would use at that batch size
-  (:func:`jaxcnn.conv.prepare`: the plan cache, or timing as train.py does) and in that plan's
-  layout: the forward is ``jit(vjp(layer))``, returning the output and the residuals the backward
-  pass reads (so nothing of the forward can be dropped); the gradients are jitted calls of the
-  pullback it returned, one output each.
+  (:func:`jaxcnn.conv.prepare`: the plan cache, or timing as train.py does; :func:`run_layers`
+  gives the process an empty cache and plan ``auto``, as a first train.py run) and in that
+  plan's layout: the forward is ``jit(vjp(layer))``, returning the output and the residuals
+  the backward pass reads (so nothing of the forward can be dropped); the gradients are jitted
+  calls of the pullback it returned, one output each.
 * PyTorch: the module's forward with autograd recording (as in training), then
   ``torch.autograd.grad`` of its output towards the input or towards weight and bias
   (``retain_graph``: the same forward serves every timed backward).
@@ -32,7 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from jaxcnn.bench import processes
+from jaxcnn.bench.train_runs import DROPPED_ENV
 from jaxcnn.cli.args import positive_int
+from jaxcnn.conv.choice import CACHE_ENV_VAR
 from jaxcnn.data import SPECS
 from jaxcnn.net.options import ARCHITECTURES
 from jaxcnn.training.recipes import get_recipe
@@ -211,7 +214,9 @@ def run_layers(cells: list[tuple[str, int]], log: Callable[[str], None] = print)
             for arch, batch in cells:
                 args += ["--cell", f"{arch}:{batch}"]
             command = [sys.executable, "-m", "jaxcnn.bench.layers", *args]
-            record = {"framework": framework, **processes.run(command)}
+            # Plan 'auto' chosen afresh, as a first scripts/train.py run chooses it.
+            env = {CACHE_ENV_VAR: str(Path(tmp) / f"cache-{framework}")}
+            record = {"framework": framework, **processes.run(command, env, drop=DROPPED_ENV)}
             records.append(record)
             if record["returncode"]:
                 log(f"layers, {framework}: failed ({record['returncode']}): "
@@ -256,8 +261,9 @@ def method() -> str:
     """How the per-layer figures were measured, in words (for bench.md)."""
     return ("Every conv / linear layer alone at the batch size, random inputs of the shape it "
             "sees in training, each framework in its own process (`python -m "
-            "jaxcnn.bench.layers`). JAX: the layer under the convolution plan scripts/train.py "
-            "would use at that batch (the plan cache or its timing), in the plan's layout; "
+            "jaxcnn.bench.layers`). JAX: the layer under the convolution plan a first "
+            "scripts/train.py run chooses at that batch (plan `auto`, timed in an empty plan "
+            "cache), in the plan's layout; "
             "forward = `jit(vjp(layer))` (output and residuals returned, so nothing is "
             "dropped), input and weight gradient = jitted calls of its pullback, fused = "
             "forward and both gradients in one program. PyTorch: forward with autograd "

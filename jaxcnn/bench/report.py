@@ -275,8 +275,10 @@ def headline_processes_table(records: list[dict]) -> str:
 
 
 def headline_section(headline: dict) -> list[str]:
+    devices = "; ".join(f"{k}: {v}" for k, v in headline.get("devices", {}).items())
     parts = ["## Where users train: scripts/train.py (the headline)",
-             f"How it was measured: {headline['method']}",
+             f"How it was measured: {headline['method']} Devices (the runs' config.json): "
+             f"{devices or '—'}.",
              "### Training throughput", headline_table(headline),
              "### Start-up to the first training step", startup_table(headline)]
     if headline.get("tiny"):

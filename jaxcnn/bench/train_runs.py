@@ -40,8 +40,9 @@ TRAIN_SCRIPT = processes.REPO_ROOT / "scripts" / "train.py"
 DEFAULT_SUBSETS = {"lenet": 19200, "classic": 19200, "lenet3x3": 6000, "dropout": 9600,
                    "padded": 3000}
 TINY_SUBSET = 640
-# What the benchmark keeps out of the processes' environment: a forced plan, another cache.
-DROPPED_ENV = (CONV_ENV_VAR, CACHE_ENV_VAR, "JAX_COMPILATION_CACHE_DIR", "JAXCNN_COMPILATION_CACHE")
+# What the benchmark keeps out of the processes' environment: a forced plan, another cache
+# (JAXCNN_CACHE_DIR is set to the benchmark's own).
+DROPPED_ENV = (CONV_ENV_VAR, "JAX_COMPILATION_CACHE_DIR", "JAXCNN_COMPILATION_CACHE")
 
 
 @dataclass
@@ -237,7 +238,9 @@ def run_train_runs(config: TrainRunsConfig, flops: dict[str, dict], peak: float 
     cells = [_cell(records, arch, size, flops[arch]["train"], peak)
              for arch, size in config.cells()]
     tiny = [_tiny(records, arch) for arch in config.archs] if config.tiny_pairs else []
-    return {"method": method(config), "pairs": config.pairs, "epochs": config.epochs,
+    devices = {r["framework"]: r["run"]["device"] for r in records if "run" in r}
+    return {"method": method(config), "devices": devices, "pairs": config.pairs,
+            "epochs": config.epochs,
             "subsets": {a: config.subsets.get(a) for a in config.archs},
             "tiny_subset": config.tiny_subset, "results": cells, "tiny": tiny,
             "processes": records}
