@@ -29,7 +29,7 @@ from jaxcnn.bench.measure import ISOLATE, BenchConfig, run_benchmark
 from jaxcnn.bench.report import write_outputs
 from jaxcnn.bench.train_runs import DEFAULT_SUBSETS, TINY_SUBSET, TrainRunsConfig, run_train_runs
 from jaxcnn.bench.variants import BASELINE, DEFAULT_VARIANTS, VARIANTS
-from jaxcnn.cli.args import parse_data_dirs, positive_int
+from jaxcnn.cli.args import nonnegative_int, parse_data_dirs, positive_int
 from jaxcnn.data import DataError, data_dir_for, load_splits
 from jaxcnn.net.options import ARCHITECTURES
 from jaxcnn.training.recipes import get_recipe
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "architecture or one; 'full': whole epochs (default: "
                            + ", ".join(f"{a} {n}" for a, n in DEFAULT_SUBSETS.items())
                            + f"; --quick {QUICK['subset']})")
-    head.add_argument("--tiny-pairs", type=int, metavar="N",
+    head.add_argument("--tiny-pairs", type=nonnegative_int, metavar="N",
                       help="tiny first runs (--epochs 1 --subset 640, empty caches) per "
                            "architecture and framework, alternating; 0: none (default: as "
                            "--pairs)")
