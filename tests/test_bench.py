@@ -1,5 +1,6 @@
-"""scripts/bench.py --quick runs each variant in processes of its own and writes sane JSON and
-Markdown (no timing is asserted); the process schedule."""
+"""scripts/bench.py --quick --isolated (the isolated-loop diagnostic) runs each variant in
+processes of its own and writes sane JSON and Markdown (no timing is asserted); the process
+schedule; the flags of the isolated loop need --isolated."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def quick_run(tmp_path_factory):
         pytest.skip(f"real MNIST not available in {mnist}")
     out = tmp_path_factory.mktemp("bench")
     command = [sys.executable, str(REPO_ROOT / "scripts" / "bench.py"), "--quick",
-               "--train-images", "100", "--test-images", "100", "--out", str(out),
+               "--no-headline", "--isolated", "--train-images", "100", "--test-images", "100",
+               "--out", str(out),
                "--data-dir", f"mnist={mnist}", "--plan-cache", "user"]
     for arch in ARCHS:
         command += ["--arch", arch]
@@ -45,8 +47,9 @@ def quick_run(tmp_path_factory):
 
 
 def test_json_schema(quick_run):
-    report = json.loads((quick_run / "bench.json").read_text())
-    machine = report["machine"]
+    full = json.loads((quick_run / "bench.json").read_text())
+    machine, report = full["machine"], full["isolated"]
+    assert "headline" not in full and "layers" not in full
     assert machine["threads"] >= 1 and machine["torch_threads"] == machine["threads"]
     assert machine["jax_devices"] and machine["versions"]["jax"]
     if machine["jax_backend"] == "cpu":
@@ -77,7 +80,7 @@ def test_json_schema(quick_run):
 
 
 def test_one_variant_per_process(quick_run):
-    report = json.loads((quick_run / "bench.json").read_text())
+    report = json.loads((quick_run / "bench.json").read_text())["isolated"]
     records = report["processes"]
     assert Counter(r["variant"] for r in records) == dict.fromkeys(VARIANTS, 2)
     assert [r["index"] for r in records] == list(range(len(records)))
@@ -106,8 +109,10 @@ def test_one_variant_per_process(quick_run):
 
 def test_markdown_tables(quick_run):
     text = (quick_run / "bench.md").read_text()
-    for heading in ("## Targets", "## Throughput", "## Processes", "How it was measured"):
+    for heading in ("## Diagnostic: the isolated training loop", "### Targets",
+                    "### Throughput", "### Processes", "How it was measured"):
         assert heading in text
+    assert "## Where users train" not in text
     assert "GFLOP/s" in text
     lines = [line for line in text.splitlines() if line.startswith("| ")]
     for arch in ARCHS:
@@ -133,3 +138,21 @@ def test_schedule_one_cell_per_process():
     grouped = schedule(BenchConfig(archs=("lenet",), batch_sizes=(None,),
                                    variants=("jax", "torch"), repeats=2, isolate="variant"))
     assert [(r, v) for r, v, _ in grouped] == [(0, "jax"), (0, "torch"), (1, "torch"), (1, "jax")]
+
+
+@pytest.mark.parametrize("flags", [["--variant", "jax"], ["--repeats", "2"],
+                                   ["--train-images", "64"]])
+def test_isolated_loop_flags_need_isolated(flags, capsys):
+    from jaxcnn.cli import bench
+
+    with pytest.raises(SystemExit) as stop:
+        bench.main(flags)
+    assert stop.value.code == 2 and "--isolated" in capsys.readouterr().err
+
+
+def test_no_headline_needs_another_section(capsys):
+    from jaxcnn.cli import bench
+
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--no-headline"])
+    assert stop.value.code == 2 and "nothing to run" in capsys.readouterr().err

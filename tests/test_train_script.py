@@ -35,7 +35,7 @@ from jaxcnn.training.run import load_data, make_trainer
 TRAIN_SCRIPT = REPO_ROOT / "scripts" / "train.py"
 METRIC_KEYS = {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
                "images_per_second", "global_step"}
-TIMING_KEYS = {"seconds", "images_per_second"}
+TIMING_KEYS = {"seconds", "images_per_second", "startup_seconds"}
 
 
 def train(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -115,6 +115,8 @@ def check_run_files(run_dir: Path, framework: str, subset: int) -> tuple[Recipe,
     assert row["seconds"] > 0
     assert row["images_per_second"] == pytest.approx(subset / row["seconds"])
     assert row["global_step"] == -(-subset // 64)
+    # This process's start to its first training step (imports, data, model, compilation).
+    assert 0 < row["startup_seconds"] < 600
 
     report = (run_dir / "report.md").read_text()
     images = re.findall(r"\]\(([^)\s]+\.png)\)", report)

@@ -29,6 +29,7 @@ from jaxcnn.training.protocol import (
     NestedArrays,
     Split,
     TrainingDiverged,
+    mark_first_step,
 )
 from jaxcnn.training.recipes import Recipe
 from torch_ref.registry import create_model
@@ -94,6 +95,7 @@ class TorchTrainer:
             index = torch.from_numpy(idx).to(self.device)
             images, labels = self.train_x[index], self.train_y[index]
             self.optimizer.zero_grad(set_to_none=True)
+            mark_first_step()  # the first step's dispatch (start-up ends here)
             output = self.model(images)
             loss = self.loss_fn(output, labels)
             if not torch.isfinite(loss):

@@ -1,5 +1,8 @@
 """JAX against PyTorch on the five course CNNs, each variant measured in processes of its own.
 
+The headline, :mod:`.train_runs`, times real ``scripts/train.py`` processes, JAX and PyTorch
+alternating; :mod:`.layers` times every conv / linear layer alone in both frameworks. The rest is
+the isolated-loop diagnostic:
 :mod:`.variants` wraps each way of training (jaxcnn's engine with the measured or a forced
 convolution plan, PyTorch eager on preloaded tensors, the notebooks' torchvision ``DataLoader``
 pipeline, ``torch.compile``) behind one small interface; :mod:`.worker` is one benchmark

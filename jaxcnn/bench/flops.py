@@ -18,30 +18,66 @@ import jax
 import numpy as np
 from flax import nnx
 
+from jaxcnn.conv import plans
+from jaxcnn.data import SPECS
+from jaxcnn.net.registry import create_model
+from jaxcnn.training.recipes import get_recipe
 
-def layer_flops(model: nnx.Module, input_shape: tuple[int, int, int]) -> list[int]:
-    """Forward FLOPs of one image through each conv / linear layer of ``model``, in call order."""
-    flops: list[int] = []
-    originals = {nnx.Conv: nnx.Conv.__call__, nnx.Linear: nnx.Linear.__call__}
 
-    def counting(cls):
+def layer_calls(model: nnx.Module, input_shape: tuple[int, ...], batch: int = 1) -> list[dict]:
+    """Every conv / linear layer of ``model`` as the forward pass of a ``batch`` of
+    ``input_shape`` images calls it, in call order: its ``name`` (attribute path), ``kind``
+    (``conv`` / ``linear``), the ``layer`` itself, its ``input`` and ``output`` shapes (in the
+    convolution plan's layout inside the model), the ``batch`` and the convolution ``plan``
+    active at the call.
+    The model is traced in eval mode (shapes only, nothing computed)."""
+    names = {id(node): ".".join(map(str, path)) for path, node in nnx.iter_graph(model)
+             if isinstance(node, nnx.Conv | nnx.Linear)}
+    # Every class of such layers in the model (jaxcnn's Conv2d overrides nnx.Conv.__call__).
+    classes = {type(node) for _, node in nnx.iter_graph(model)
+               if isinstance(node, nnx.Conv | nnx.Linear)}
+    calls: list[dict] = []
+    originals = {cls: cls.__dict__.get("__call__") for cls in classes}
+
+    def recording(cls):
+        original = cls.__call__
+
         def call(self, x):
-            out = originals[cls](self, x)
-            flops.append(2 * int(np.prod(out.shape[1:])) * int(np.prod(self.kernel.shape[:-1])))
+            out = original(self, x)
+            calls.append({"name": names.get(id(self), type(self).__name__),
+                          "kind": "conv" if isinstance(self, nnx.Conv) else "linear",
+                          "layer": self, "input": tuple(x.shape), "output": tuple(out.shape),
+                          "batch": batch, "plan": plans.active().name})
             return out
         return call
 
     model.eval()
     try:
-        for cls in originals:
-            cls.__call__ = counting(cls)
+        for cls in classes:
+            cls.__call__ = recording(cls)
         # A fresh function per call: a cached trace would not call the layers again.
-        jax.eval_shape(lambda x: model(x), jax.ShapeDtypeStruct((1, *input_shape), np.float32))
+        jax.eval_shape(lambda x: model(x),
+                       jax.ShapeDtypeStruct((batch, *input_shape), np.float32))
     finally:
         for cls, original in originals.items():
-            cls.__call__ = original
+            if original is None:
+                del cls.__call__
+            else:
+                cls.__call__ = original
         model.train()
-    return flops
+    return calls
+
+
+def layer_flops(model: nnx.Module, input_shape: tuple[int, int, int]) -> list[int]:
+    """Forward FLOPs of one image through each conv / linear layer of ``model``, in call order."""
+    return [call_flops(call) for call in layer_calls(model, input_shape)]
+
+
+def call_flops(call: dict) -> int:
+    """Forward FLOPs per image of one :func:`layer_calls` entry (any layout: the output's
+    elements per image times the multiply-adds of each, ``k * k * C_in`` or ``in``)."""
+    per_image = int(np.prod(call["output"])) // call["batch"]
+    return 2 * per_image * int(np.prod(call["layer"].kernel.shape[:-1]))
 
 
 def forward_flops(model: nnx.Module, input_shape: tuple[int, int, int]) -> int:
@@ -77,3 +113,12 @@ def cpu_peak_flops(cores: int | None = None) -> tuple[float, str]:
     how = (f"{cores} cores x {ghz:.2f} GHz x {per_cycle} float32 FLOP/cycle ({lanes} lanes x "
            f"{'FMA (2) x 2 units' if 'fma' in flags else '2 units'}; {field('model name')})")
     return cores * ghz * 1e9 * per_cycle, how
+
+
+def arch_flops(arch: str) -> dict[str, int]:
+    """FLOPs per image of ``arch`` with its recipe's options on its data set's images:
+    ``train`` (:func:`train_flops`) and ``forward``."""
+    recipe = get_recipe(arch)
+    model = create_model(arch, **recipe.model_options)
+    shape = tuple(SPECS[recipe.dataset].image_shape)
+    return {"train": train_flops(model, shape), "forward": forward_flops(model, shape)}

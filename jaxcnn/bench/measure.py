@@ -220,13 +220,14 @@ def _process_info(records: list[dict], kind: str) -> dict:
                  if "result" in r and framework(r["variant"]) == kind), {})
 
 
-def run_benchmark(config: BenchConfig, log: Callable[[str], None] = print) -> dict:
+def run_benchmark(config: BenchConfig, log: Callable[[str], None] = print,
+                  info: dict | None = None) -> dict:
     """Measure every architecture, batch size and variant of ``config`` in processes of their
-    own; a JSON-ready dict. Raises ``DataError`` (before any process starts) when a data set
-    cannot be read."""
+    own; a JSON-ready dict. ``info``: :func:`machine.describe`'s (described here when None).
+    Raises ``DataError`` (before any process starts) when a data set cannot be read."""
     if config.isolate not in ISOLATE:
         raise ValueError(f"isolate={config.isolate!r}: choose one of {', '.join(ISOLATE)}")
-    info = machine.describe()
+    info = info or machine.describe()
     log(f"device: jax {info['jax_devices']}, {info['threads']} cores, load "
         f"{', '.join(f'{x:.2f}' for x in info['load_average'])}")
     sizes, flops = {}, {}

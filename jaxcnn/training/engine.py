@@ -48,7 +48,7 @@ from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 from jaxcnn import conv
-from jaxcnn.training.protocol import EpochMetrics, TrainingDiverged
+from jaxcnn.training.protocol import EpochMetrics, TrainingDiverged, mark_first_step
 
 DATA_AXIS = "data"
 # Calls dispatched ahead of the results with several devices: well below XLA:CPU's 32 in-flight
@@ -224,6 +224,7 @@ class Engine:
         for calls, (start, length) in enumerate(plan, 1):
             state, metrics = self._train_call(state, metrics, images, labels, full_dev, start,
                                               length=length, shard=devices > 1)
+            mark_first_step()  # compiled and dispatched (start-up ends here)
             self._pace(metrics, calls)
             bar.update(length)
             done += length

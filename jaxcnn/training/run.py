@@ -22,6 +22,7 @@ from jaxcnn.data import Dataset, batch_indices, preprocess
 from jaxcnn.training import rundir
 from jaxcnn.training.checkpoints import CheckpointError, EpochCheckpoints
 from jaxcnn.training.engine import backend_summary
+from jaxcnn.training.protocol import startup_seconds
 from jaxcnn.training.recipes import Recipe
 from jaxcnn.training.resume import Start, choose_start
 from jaxcnn.training.trainer import Evaluation, JaxTrainer, Trainer
@@ -143,6 +144,8 @@ def run_training(trainer: Trainer, recipe: Recipe, run_dir: Path, *, train_size:
     try:
         for epoch in range(done + 1, recipe.epochs + 1):
             row, evaluation = _train_epoch(trainer, recipe, epoch, train_size, progress)
+            if epoch == done + 1:  # this process's start-up: its start to its first step
+                row["startup_seconds"] = startup_seconds()
             log(format_row(row, recipe.epochs))
             rundir.write_metrics(run_dir, [*history, row])
             checkpoints.save(epoch, trainer.checkpoint_state(),
