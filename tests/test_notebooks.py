@@ -11,6 +11,8 @@ without them the test skips, or fails under ``JAXCNN_REQUIRE_DATA=1`` (CI).
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import subprocess
 import sys
@@ -18,8 +20,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from PIL import Image
 
 from jaxcnn import data
+from jaxcnn.cli import make_student_labs
 from jaxcnn.labs import student as student_labs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +33,7 @@ STUDENT = REPO_ROOT / "notebooks" / "student"
 NO_TORCH = Path(__file__).resolve().parent / "no_torch"  # its sitecustomize hides torch
 MACHINE_PATHS = ("/work/", "/home/", "/root/", "/tmp/", "/Users/")
 MAX_BYTES = 1 << 20  # committed notebooks stay well under this
+MIN_DPI = 100  # the figures' resolution (plt.rcParams["figure.dpi"])
 
 
 def test_the_five_labs_are_there() -> None:
@@ -49,6 +54,10 @@ def test_committed_lab_is_executed_and_small(notebook: Path) -> None:
     text = "".join(out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
                    for out in outputs)
     assert not [p for p in MACHINE_PATHS if p in text], "an output shows a path of this machine"
+    for out in outputs:
+        if "image/png" in out.get("data", {}):
+            png = Image.open(io.BytesIO(base64.b64decode(out.data["image/png"])))
+            assert round(png.info["dpi"][0]) >= MIN_DPI, f"a figure at {png.info['dpi']} dpi"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
@@ -103,6 +112,36 @@ def test_clear_solution_follows_nbgrader() -> None:
                 _answer_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", solution=False)):
         with pytest.raises(ValueError):
             student_labs.clear_solution(bad)
+
+
+def test_every_lab_has_the_same_colab_note() -> None:
+    """One Colab paragraph, word for word the same in the five labs, naming the placeholder."""
+    notes = set()
+    for path in NOTEBOOKS:
+        paragraphs = nbformat.read(path, 4).cells[0].source.split("\n\n")
+        notes |= {p for p in paragraphs if p.startswith(student_labs.COLAB_NOTE)}
+    assert len(notes) == 1
+    assert f"%pip install -q {student_labs.COLAB_PLACEHOLDER}`" in notes.pop()
+
+
+def test_colab_source_fills_in_the_install_line(tmp_path: Path) -> None:
+    git = "jaxcnn @ git+https://git.example.edu/course/jaxcnn.git"
+    assert make_student_labs.main(["--colab-source", git, "--out", str(tmp_path / "git")]) == 0
+    for path in NOTEBOOKS:
+        student = nbformat.read(tmp_path / "git" / path.name, 4)
+        assert f'`%pip install -q "{git}"`' in student.cells[0].source
+        assert student_labs.COLAB_PLACEHOLDER not in student.cells[0].source
+        committed = nbformat.read(STUDENT / path.name, 4)  # the rest as in the committed one
+        assert [c.source for c in student.cells[1:]] == [c.source for c in committed.cells[1:]]
+    wheel = student_labs.student_version(nbformat.read(NOTEBOOKS[0], 4))
+    student_labs.set_colab_source(wheel, "jaxcnn-0.1.0-py3-none-any.whl")
+    assert "`%pip install -q jaxcnn-0.1.0-py3-none-any.whl`" in wheel.cells[0].source
+    with pytest.raises(ValueError, match="In Google Colab"):
+        student_labs.set_colab_source(nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_markdown_cell("# A lab")]), "x.whl")
+    with pytest.raises(SystemExit) as exit_info:
+        make_student_labs.main(["--colab-source", " ", "--out", str(tmp_path / "empty")])
+    assert exit_info.value.code == 2 and not (tmp_path / "empty").exists()
 
 
 def _require_lab_data(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,10 @@ nbgrader's conventions, so a teacher can also use nbgrader (``nbgrader generate_
 ``# YOUR CODE HERE`` + ``raise NotImplementedError()`` in code, ``YOUR ANSWER HERE`` in
 Markdown, indented as the ``BEGIN`` line) and ``ClearOutput``; ``scripts/make_student_labs.py``
 writes the results to ``notebooks/student/``.
+
+Each lab's opening cell has a Colab note whose install line names a placeholder,
+``JAXCNN_SOURCE`` (jaxcnn is on no public index): :func:`set_colab_source` replaces that note
+with one that installs from where the teacher put jaxcnn (a Git address or a wheel file).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import nbformat
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 TEXT_STUB = "YOUR ANSWER HERE"
+COLAB_NOTE = "**In Google Colab:**"  # how the Colab paragraph of a lab's first cell starts
+COLAB_PLACEHOLDER = "JAXCNN_SOURCE"
 
 
 def is_solution(cell: nbformat.NotebookNode) -> bool:
@@ -81,6 +87,24 @@ def first_exercise(notebook: nbformat.NotebookNode, cell_type: str | None = None
     """Index of the first answer cell, of ``cell_type`` when given (``len(cells)`` if none)."""
     return next((i for i, cell in enumerate(notebook.cells) if is_solution(cell)
                  and cell_type in (None, cell.cell_type)), len(notebook.cells))
+
+
+def set_colab_source(notebook: nbformat.NotebookNode, source: str) -> None:
+    """Replace the first cell's Colab note, in place, by one that installs jaxcnn from ``source``.
+
+    ``source`` is what ``pip install`` takes: ``"jaxcnn @ git+https://..."`` or a wheel file name.
+    ``ValueError`` if the notebook has no Colab note.
+    """
+    first = notebook.cells[0] if notebook.cells else None
+    paragraphs = first.source.split("\n\n") if first is not None else []
+    index = next((i for i, text in enumerate(paragraphs) if text.startswith(COLAB_NOTE)), None)
+    if index is None:
+        raise ValueError(f"no paragraph starting with {COLAB_NOTE!r} in the first cell")
+    target = f'"{source}"' if " " in source else source
+    paragraphs[index] = (f"{COLAB_NOTE} run `%pip install -q {target}` in a first cell (Colab "
+                         "already has JAX; this adds jaxcnn, Flax ≥ 0.11, optax and pooch). "
+                         "For a GPU: *Runtime → Change runtime type → GPU*.")
+    first.source = "\n\n".join(paragraphs)
 
 
 def render(notebook: nbformat.NotebookNode) -> str:
