@@ -15,7 +15,7 @@ import pytest
 
 import jaxcnn
 import jaxcnn.runtime.cachedir
-from jaxcnn.conv import choice
+from jaxcnn.conv import choice, table
 from jaxcnn.conv.plans import PLANS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,8 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def auto(monkeypatch, tmp_path):
-    """``auto`` mode with an empty cache in ``tmp_path`` and nothing chosen in this process."""
+    """``auto`` mode with an empty cache in ``tmp_path``, no plan table and nothing chosen in
+    this process."""
     monkeypatch.delenv(choice.ENV_VAR, raising=False)
+    monkeypatch.setenv(table.ENV_VAR, table.OFF)
     monkeypatch.setenv(choice.CACHE_ENV_VAR, str(tmp_path))
     monkeypatch.setattr(choice, "_chosen", {})
     monkeypatch.setattr(choice, "_override", None)
