@@ -143,7 +143,7 @@ def test_compilation_cache_is_written_by_train_script(tmp_path):
     again = subprocess.run([*command, "--out", str(tmp_path / "again")],
                            env={**env, "JAX_LOG_COMPILES": "1"}, cwd=REPO, check=True,
                            capture_output=True, text=True).stderr
-    for program in ("jit__train_chunk", "jit_build", "jit__eval_batch"):
+    for program in ("jit__train_chunk", "jit_built_state", "jit__eval_batch"):
         assert f"Persistent compilation cache hit for '{program}'" in again, program
     env[jaxcnn.runtime.cachedir.COMPILATION_ENV_VAR] = "0"
     subprocess.run([*command, "--out", str(tmp_path / "off")], env=env, cwd=REPO, check=True,
