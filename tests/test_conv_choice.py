@@ -15,7 +15,7 @@ import pytest
 
 import jaxcnn
 import jaxcnn.runtime.cachedir
-from jaxcnn.conv import choice
+from jaxcnn.conv import choice, table
 from jaxcnn.conv.plans import PLANS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,8 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def auto(monkeypatch, tmp_path):
-    """``auto`` mode with an empty cache in ``tmp_path`` and nothing chosen in this process."""
+    """``auto`` mode with an empty cache in ``tmp_path``, no plan table and nothing chosen in
+    this process."""
     monkeypatch.delenv(choice.ENV_VAR, raising=False)
+    monkeypatch.setenv(table.ENV_VAR, table.OFF)
     monkeypatch.setenv(choice.CACHE_ENV_VAR, str(tmp_path))
     monkeypatch.setattr(choice, "_chosen", {})
     monkeypatch.setattr(choice, "_override", None)
@@ -137,6 +139,12 @@ def test_compilation_cache_is_written_by_train_script(tmp_path):
     config = json.loads((tmp_path / "on" / "config.json").read_text())
     assert config["conv"]["compilation_cache"] == str(tmp_path / "cache" / "xla")
     assert any((tmp_path / "cache" / "xla").iterdir())
+    # a second run loads the training step and the model's construction instead of compiling
+    again = subprocess.run([*command, "--out", str(tmp_path / "again")],
+                           env={**env, "JAX_LOG_COMPILES": "1"}, cwd=REPO, check=True,
+                           capture_output=True, text=True).stderr
+    for program in ("jit__train_chunk", "jit_built_state", "jit__eval_batch"):
+        assert f"Persistent compilation cache hit for '{program}'" in again, program
     env[jaxcnn.runtime.cachedir.COMPILATION_ENV_VAR] = "0"
     subprocess.run([*command, "--out", str(tmp_path / "off")], env=env, cwd=REPO, check=True,
                    capture_output=True)

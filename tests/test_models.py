@@ -156,3 +156,47 @@ def test_conv_output_size_matches_torch() -> None:
                             assert got == pooled, (size, kernel, stride, padding, dilation)
                         checked += 1
     assert checked > 500
+
+
+def _op_by_op(arch: str, seed: int, **options):
+    """A model built as create_model built it before it compiled the construction: eagerly,
+    one compiled program per initialiser."""
+    from flax import nnx
+
+    from jaxcnn.net.models import MODELS
+
+    params_key, dropout_key = jax.random.split(jax.random.key(seed))
+    return MODELS.model_class(arch, options)(
+        **options, rngs=nnx.Rngs(params=params_key, dropout=dropout_key))
+
+
+def _arrays(model) -> dict[str, np.ndarray]:
+    """Every array of a model's state (parameters, statistics, RNG keys and counts) by path."""
+    from flax import nnx
+
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(nnx.state(model))[0]:
+        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        out[jax.tree_util.keystr(path)] = np.asarray(leaf)
+    return out
+
+
+@pytest.mark.parametrize(("arch", "options"), [
+    ("padded", {}), ("dropout", {"pool": "avg"}), ("classic", {}), ("lenet3x3", {"pool": "lp2"}),
+    ("lenet", {"batchnorm": True, "dropout": 0.5}), ("lenet", {"in_channels": 3,
+                                                                "image_size": 32})])
+def test_compiled_construction_gives_the_op_by_op_weights(arch: str, options: dict) -> None:
+    """create_model compiles the construction in one program; every parameter, batch statistic
+    and RNG state is bit for bit what building it op by op gives, for any seed."""
+    from flax import nnx
+
+    for seed in (0, 11, 2**31 - 1):
+        built, reference = jaxcnn.create_model(arch, seed=seed, **options), _op_by_op(
+            arch, seed, **options)
+        assert nnx.graphdef(built) == nnx.graphdef(reference)
+        got, want = _arrays(built), _arrays(reference)
+        assert got.keys() == want.keys()
+        for name in want:
+            assert got[name].dtype == want[name].dtype, name
+            np.testing.assert_array_equal(got[name], want[name], err_msg=f"{arch} {name}")

@@ -104,6 +104,16 @@ def test_torch_switches_set_inside_and_restored_after():
         assert set(names) == {"cudnn.conv.fp32_precision", "cuda.matmul.fp32_precision"}
 
 
+def test_a_jax_only_policy_leaves_torch_unimported():
+    """train.py's JAX runs apply the policy with torch=False: importing PyTorch only to record
+    its switches took seconds of a first run's start-up."""
+    code = ("import sys; from jaxcnn.runtime import precision as p; "
+            "r = p.apply('highest', torch=False); print('torch' in sys.modules, r['torch'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO_ROOT).stdout.split()
+    assert out == ["False", "{}"]
+
+
 def test_requested_policy_flag_environment_and_errors(monkeypatch):
     monkeypatch.delenv(precision.ENV_VAR, raising=False)
     assert precision.requested() == "default"

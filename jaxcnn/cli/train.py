@@ -389,7 +389,8 @@ def train(parser: argparse.ArgumentParser, args: argparse.Namespace, run: dict) 
     try:
         saved = (config.get("precision") or {}).get("policy") if args.precision is None else None
         config["precision"] = precision.apply(precision.check(saved, "config.json precision")
-                                              if saved else precision.requested(args.precision))
+                                              if saved else precision.requested(args.precision),
+                                              torch=config["framework"] == "torch")
     except ValueError as err:
         parser.error(str(err))
     try:

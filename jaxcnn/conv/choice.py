@@ -5,12 +5,13 @@
 * ``auto`` on a GPU or TPU: XLA's convolution (cuDNN and its peers are right there).
 * ``auto`` on a CPU with several processes (:mod:`jaxcnn.runtime.distributed`): process 0 chooses as
   below and every other process runs its choice.
-* ``auto`` on a CPU: :func:`prepare` times each of :data:`CPU_CANDIDATES` on the model's own
+* ``auto`` on a CPU: :func:`prepare` takes the choice from the JSON cache on disk
+  (:func:`cache_path`), else from the table shipped with jaxcnn for this kind of machine
+  (:mod:`jaxcnn.conv.table`), else times each of :data:`CPU_CANDIDATES` on the model's own
   forward and backward pass at the batch size it will run (the whole model, not one layer: XLA
-  fuses across layers) and keeps the fastest; the result is kept in memory and in a JSON cache on
-  disk (:func:`cache_path`), so later processes on the same machine skip the timing. A batch size
-  that was not prepared takes the choice of the nearest prepared one, else the cached one, else
-  :data:`CPU_FALLBACK`.
+  fuses across layers) and keeps the fastest, in memory and in the cache, so later processes on
+  the same machine skip the timing. A batch size that was not prepared takes the choice of the
+  nearest prepared one, else the cached or tabled one, else :data:`CPU_FALLBACK`.
 
 :func:`choices` lists what was chosen and why, for the run's ``config.json``.
 """
@@ -34,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jaxcnn.conv import table
 from jaxcnn.conv.plans import PLANS, REFERENCE, Plan, scoped, to_layout, using
 from jaxcnn.runtime import cachedir
 from jaxcnn.runtime.cachedir import cache_root
@@ -99,8 +101,8 @@ def plan_for(model: nnx.Module, batch: int) -> Plan:
     if sizes:
         nearest = min(sizes, key=lambda size: (abs(size - batch), size))
         return PLANS[_chosen[(key, nearest)]["plan"]]
-    cached = _read_cache().get(_cache_key(key, batch))
-    return PLANS[cached["plan"]] if cached else PLANS[CPU_FALLBACK]
+    known = _read_cache().get(_cache_key(key, batch)) or _from_table(key, batch, True, quiet=True)
+    return PLANS[known["plan"]] if known and known.get("plan") in PLANS else PLANS[CPU_FALLBACK]
 
 
 def planned(call: Callable) -> Callable:
@@ -120,7 +122,8 @@ def planned(call: Callable) -> Callable:
 def prepare(model: nnx.Module, batch: int, image_shape: tuple[int, ...], *,
             train: bool = True) -> dict:
     """Choose ``model``'s plan at batch size ``batch`` now (timing it on CPU if the choice is
-    neither overridden, known in this process, nor cached); return the choice's record."""
+    neither overridden, known in this process, cached nor in the shipped table); return the
+    choice's record."""
     key = model_key(model)
     name = requested()
     if name != AUTO:
@@ -136,6 +139,8 @@ def prepare(model: nnx.Module, batch: int, image_shape: tuple[int, ...], *,
         record = cache.get(_cache_key(key, batch))
         if record is not None and record.get("plan") in PLANS:
             record = {**record, "source": f"cache {cache_path()}"}
+        elif (shipped := _from_table(key, batch, train)) is not None:
+            record = shipped
         else:
             start = time.perf_counter()
             seconds = time_plans(model, batch, image_shape, CPU_CANDIDATES, train=train)
@@ -147,6 +152,28 @@ def prepare(model: nnx.Module, batch: int, image_shape: tuple[int, ...], *,
     record = {"model": key, "batch": batch, **record}
     _chosen[(key, batch)] = record
     return record
+
+
+def _from_table(key: str, batch: int, train: bool, *, quiet: bool = False) -> dict | None:
+    """The shipped table's choice (:mod:`jaxcnn.conv.table`) as a choice record, or None when
+    the table is off, damaged (reported unless ``quiet``) or does not know this case."""
+    path = table.table_path()
+    if path is None:
+        return None
+    try:
+        found = table.lookup(table.read(path), key, batch, train)
+    except table.TableError as error:
+        if not quiet:
+            warnings.warn(f"ignoring the convolution plan table {error}; timing the plans "
+                          f"instead (set {table.ENV_VAR}=off to silence this)", stacklevel=3)
+        return None
+    if found is None or found.get("plan") not in PLANS:
+        return None
+    source = f"table {path}"
+    if found["table_batch"] != batch:
+        source += f", measured at batch {found['table_batch']}"
+    return {"plan": found["plan"], "source": source, "table_batch": found["table_batch"],
+            "seconds_per_call": found.get("seconds_per_call")}
 
 
 def _plan_of_process_zero(plan: str | None) -> str:
@@ -226,15 +253,21 @@ def cache_path() -> Path:
 
 
 @functools.cache
-def _machine() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+    return cpu
+
+
+@functools.cache
+def _machine() -> str:
     device = jax.devices()[0]
-    return (f"{device.platform}:{device.device_kind}|{cpu}|{os.cpu_count()} cpus"
+    return (f"{device.platform}:{device.device_kind}|{cpu_name()}|{os.cpu_count()} cpus"
             f"|jax {jax.__version__}")
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 
 import jax
@@ -72,9 +73,10 @@ def _torch_switches(torch) -> dict[str, object]:
             "cuda.matmul.allow_tf32": (backends.cuda.matmul, "allow_tf32")}
 
 
-def torch_state() -> dict[str, object]:
-    """PyTorch's TF32 switches as they are now (empty without PyTorch)."""
-    torch = _torch()
+def torch_state(*, load: bool = True) -> dict[str, object]:
+    """PyTorch's TF32 switches as they are now (empty without PyTorch, or when ``load`` is
+    false and nothing has imported PyTorch yet)."""
+    torch = _torch() if load else sys.modules.get("torch")
     if torch is None:
         return {}
     return {name: getattr(holder, attr) for name, (holder, attr) in _torch_switches(torch).items()}
@@ -82,8 +84,10 @@ def torch_state() -> dict[str, object]:
 
 def _set_torch(policy: str) -> None:
     value = _TORCH[policy]
+    if value is None:  # PyTorch's own default: nothing to set, no need to import it
+        return
     torch = _torch()
-    if value is None or torch is None:
+    if torch is None:
         return
     for holder, attr in _torch_switches(torch).values():
         setattr(holder, attr, value if attr == "fp32_precision" else value == "tf32")
@@ -97,14 +101,16 @@ def _restore_torch(saved: dict[str, object]) -> None:
         setattr(holder, attr, saved[name])
 
 
-def apply(policy: str) -> dict:
+def apply(policy: str, *, torch: bool = True) -> dict:
     """Make ``policy`` the process's setting in JAX and (if installed) PyTorch; return
-    :func:`describe`'s record of it."""
+    :func:`describe`'s record of it. ``torch=False`` (a JAX-only run) leaves PyTorch unimported
+    (importing it takes seconds) unless something else has imported it already."""
     check(policy, "precision")
     if _JAX[policy] is not None:
         jax.config.update("jax_default_matmul_precision", _JAX[policy])
-    _set_torch(policy)
-    return describe(policy)
+    if torch or "torch" in sys.modules:
+        _set_torch(policy)
+    return describe(policy, torch=torch)
 
 
 @contextlib.contextmanager
@@ -128,7 +134,8 @@ def parity() -> contextlib.AbstractContextManager[dict]:
     return policy(PARITY)
 
 
-def describe(name: str) -> dict:
-    """What policy ``name`` means now, for ``config.json`` and reports."""
+def describe(name: str, *, torch: bool = True) -> dict:
+    """What policy ``name`` means now, for ``config.json`` and reports (PyTorch's switches empty
+    when ``torch`` is false and PyTorch was not imported)."""
     return {"policy": name, "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
-            "torch": {k: str(v) for k, v in torch_state().items()}}
+            "torch": {k: str(v) for k, v in torch_state(load=torch).items()}}
