@@ -115,7 +115,7 @@ def test_headline_figures_come_from_the_run_files(headline):
     records = head["processes"]
     assert [(r["kind"], r["framework"]) for r in records] == [
         ("train", "jax"), ("train", "torch"), ("tiny", "jax"), ("tiny", "torch")]
-    speeds = {}
+    speeds, evals = {}, {}
     for record in records:
         assert record["returncode"] == 0 and Path(record["run_dir"]).parent == runs
         assert len(record["load_before"]) == len(record["load_after"]) == 3
@@ -138,8 +138,10 @@ def test_headline_figures_come_from_the_run_files(headline):
         assert run["startup_s"] == rows[0]["startup_seconds"]
         assert 0 < run["startup_s"] < record["wall_s"]
         assert "startup_seconds" not in rows[-1] or len(rows) == 1
+        assert run["eval_images_per_s"] == [row["eval_images_per_second"] for row in rows]
         if not tiny:
             speeds[record["framework"]] = run["images_per_s"][-1]
+            evals[record["framework"]] = rows[-1]["eval_images_per_second"]
     (cell,) = head["results"]
     assert (cell["arch"], cell["batch_size"], cell["recipe_batch_size"]) == (
         ARCH, get_recipe(ARCH).batch_size, True)
@@ -155,6 +157,11 @@ def test_headline_figures_come_from_the_run_files(headline):
     assert cell["frameworks"]["jax"]["plans"]  # the plan train.py chose, from config.json
     assert cell["speedup"]["ratio"] == pytest.approx(speeds["jax"] / speeds["torch"])
     assert cell["speedup"]["paired"] == [pytest.approx(speeds["jax"] / speeds["torch"])]
+    (inference,) = head["inference"]
+    assert inference["eval_batch"] == [min(1000, SUBSET // 6)]  # --subset keeps a sixth as test
+    for framework, value in evals.items():
+        assert inference[framework]["eval_images_per_s"]["values"] == [value]
+    assert inference["speedup"]["paired"] == [pytest.approx(evals["jax"] / evals["torch"])]
     (tiny,) = head["tiny"]
     walls = {r["framework"]: r["wall_s"] for r in records if r["kind"] == "tiny"}
     assert tiny["jax"]["wall_s"]["median"] == walls["jax"]
@@ -210,7 +217,7 @@ def test_markdown_sections(headline):
     report, text, _ = headline
     for heading in ("## Where users train: scripts/train.py (the headline)",
                     "### Training throughput", "### Start-up to the first training step",
-                    "### A tiny first run", "### Processes", "## Per layer"):
+                    "### Inference", "### A tiny first run", "### Processes", "## Per layer"):
         assert heading in text
     assert "## Diagnostic" not in text  # the isolated loop only with --isolated
     rows = [line for line in text.splitlines() if line.startswith(f"| {ARCH} | ")]

@@ -5,6 +5,8 @@ plan; Dropout2d draws the same mask in every layout."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,8 +30,10 @@ LAYERS = {
     "lenet-rgb32.conv2": (6, 16, 5, 0, 14),
 }
 # formulation -> (layout, VALID convolution); padding is applied before, as Plan.conv does.
+# "gemm-chunks": the batch in chunks of 4 images (at batch 13: three chunks and a last image).
 FORMULATIONS = {"gemm": ("CHWN", gemm.conv), "shift": ("CHWN", shift.conv),
-                "slices": ("NHWC", slices.conv)}
+                "slices": ("NHWC", slices.conv),
+                "gemm-chunks": ("CHWN", functools.partial(gemm.conv, chunk=4))}
 RTOL = 1e-5  # relative to the largest magnitude of the reference: float32 rounding
 
 
@@ -97,6 +101,20 @@ def test_formulation_equals_xla(name: str, layer: str) -> None:
 @pytest.mark.parametrize("layer", ["padded.conv2", "dropout.conv2"])
 def test_gemm_equals_xla_at_large_batches(layer: str, batch: int) -> None:
     check("gemm", layer, batch)
+
+
+@pytest.mark.parametrize(("batch", "patch_bytes_per_image", "chunk"), [
+    (64, 400_000, 8),  # dropout.conv2 at its recipe batch: 15 fit, 8 divides 64
+    (10, 627_200, 10),  # padded.conv2 at batch 10: fits whole
+    (512, 627_200, 8),  # padded.conv2 at 512: 10 fit, 8 divides 512
+    (13, 400_000, 13),  # 15 fit: the whole batch
+    (97, 400_000, 15),  # prime batch: no divisor near 15, so a last chunk of 7
+])
+def test_chunk_size_keeps_patch_matrix_within_budget(batch, patch_bytes_per_image, chunk) -> None:
+    # dropout.conv2: 10 channels, 24×24 → 20×20; padded.conv2: 32 channels, 18×18 → 14×14
+    shape, kernel = (((10, 24, 24, batch), (5, 5, 10, 20)) if patch_bytes_per_image == 400_000
+                     else ((32, 18, 18, batch), (5, 5, 32, 64)))
+    assert gemm.chunk_size(shape, kernel, budget=6 << 20) == min(chunk, batch)
 
 
 def test_shift_refuses_several_channels() -> None:

@@ -26,7 +26,8 @@ from jaxcnn.cli import train as train_cli
 
 SCRIPTS = REPO_ROOT / "scripts"
 EPOCHS = 3
-TIMING = {"seconds", "images_per_second", "startup_seconds"}
+TIMING = {"seconds", "images_per_second", "startup_seconds", "eval_seconds",
+          "eval_images_per_second"}
 
 
 TRAIN, EVALUATE = train_cli, evaluate_cli  # scripts/train.py's and evaluate.py's command lines

@@ -35,7 +35,8 @@ from jaxcnn.training.run import load_data, make_trainer
 TRAIN_SCRIPT = REPO_ROOT / "scripts" / "train.py"
 METRIC_KEYS = {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
                "images_per_second", "global_step"}
-TIMING_KEYS = {"seconds", "images_per_second", "startup_seconds"}
+TIMING_KEYS = {"seconds", "images_per_second", "startup_seconds", "eval_seconds",
+               "eval_images_per_second"}
 
 
 def train(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -114,6 +115,8 @@ def check_run_files(run_dir: Path, framework: str, subset: int) -> tuple[Recipe,
     assert 0 <= row["train_accuracy"] <= 1 and 0 <= row["test_accuracy"] <= 1
     assert row["seconds"] > 0
     assert row["images_per_second"] == pytest.approx(subset / row["seconds"])
+    # the test-set evaluation after the epoch (batch 1000), timed apart from training
+    assert row["eval_images_per_second"] == pytest.approx(subset // 6 / row["eval_seconds"])
     assert row["global_step"] == -(-subset // 64)
     # This process's start to its first training step (imports, data, model, compilation).
     assert 0 < row["startup_seconds"] < 600

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from jaxcnn.training.protocol import (
+    EVAL_BATCH,
     EpochMetrics,
     Evaluation,
     NestedArrays,
@@ -111,7 +112,7 @@ class TorchTrainer:
         return EpochMetrics(loss_sum / count, correct / count, count)
 
     @torch.no_grad()
-    def evaluate(self, batch_size: int = 1000) -> Evaluation:
+    def evaluate(self, batch_size: int = EVAL_BATCH) -> Evaluation:
         self.model.eval()
         outputs = torch.cat([self.model(self.test_x[i:i + batch_size])
                              for i in range(0, len(self.test_x), batch_size)])

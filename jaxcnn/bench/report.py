@@ -28,6 +28,7 @@ HEADLINE_GOAL = 2.0
 HEADLINE_OTHER_BATCH = 1.0
 STARTUP_EMPTY_S = 4.0
 STARTUP_CACHED_S = 2.0
+INFERENCE = 1.0  # JAX ÷ PyTorch target of the test-set evaluation
 
 
 def _stat(stats: dict | None, fmt: str = ",.0f") -> str:
@@ -241,6 +242,22 @@ def startup_table(headline: dict) -> str:
     return "\n".join(lines)
 
 
+def inference_table(headline: dict) -> str:
+    """train.py's test-set evaluation after the last epoch, both frameworks, per architecture."""
+    lines = ["| arch | eval batch | processes | JAX img/s (min–max) | PyTorch img/s (min–max) | "
+             f"JAX ÷ PyTorch (per-pair range) | target ≥ {INFERENCE:g}× |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for row in headline.get("inference", []):
+        jax_r, torch_r = row.get("jax", {}), row.get("torch", {})
+        speedup = row.get("speedup")
+        count = sum(len(r["eval_images_per_s"]["values"]) for r in (jax_r, torch_r) if r)
+        lines.append(f"| {row['arch']} | {', '.join(map(str, row['eval_batch']))} | {count} | "
+                     f"{_stat(jax_r.get('eval_images_per_s'))} | "
+                     f"{_stat(torch_r.get('eval_images_per_s'))} | {_ratio_range(speedup)} | "
+                     f"{_verdict(speedup and speedup['ratio'], INFERENCE)} |")
+    return "\n".join(lines)
+
+
 def tiny_table(headline: dict) -> str:
     """The tiny first run's whole command, per framework."""
     lines = ["| arch | JAX wall s (min–max) | PyTorch wall s (min–max) | PyTorch ÷ JAX (≥ 1) | "
@@ -281,6 +298,10 @@ def headline_section(headline: dict) -> list[str]:
              f"{devices or '—'}.",
              "### Training throughput", headline_table(headline),
              "### Start-up to the first training step", startup_table(headline)]
+    if headline.get("inference"):
+        parts += ["### Inference: the test-set evaluation after the last epoch "
+                  "(train.py's own, every training process of the architecture)",
+                  inference_table(headline)]
     if headline.get("tiny"):
         parts += ["### A tiny first run, whole command "
                   f"(`--epochs 1 --subset {headline['tiny_subset']}`, empty caches)",

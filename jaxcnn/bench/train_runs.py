@@ -31,6 +31,7 @@ from jaxcnn.conv.choice import ENV_VAR as CONV_ENV_VAR
 from jaxcnn.data import data_dir_for
 from jaxcnn.net.options import ARCHITECTURES
 from jaxcnn.training import rundir
+from jaxcnn.training.protocol import EVAL_BATCH
 from jaxcnn.training.recipes import get_recipe
 
 FRAMEWORKS = ("jax", "torch")
@@ -38,7 +39,7 @@ TRAIN_SCRIPT = processes.REPO_ROOT / "scripts" / "train.py"
 # Training images per epoch (--subset) where none is given: about 2-10 s per epoch on a 2-core
 # CPU (the sizes issue 22 measured with).
 DEFAULT_SUBSETS = {"lenet": 19200, "classic": 19200, "lenet3x3": 6000, "dropout": 9600,
-                   "padded": 3000}
+                   "padded": 6000}
 TINY_SUBSET = 640
 # What the benchmark keeps out of the processes' environment: a forced plan, another cache
 # (JAXCNN_CACHE_DIR is set to the benchmark's own).
@@ -87,9 +88,10 @@ def read_run(run_dir: Path) -> dict:
     config = rundir.read_config(run_dir)
     rows = rundir.read_metrics(run_dir)
     images = config["data"]["train_examples"]
-    return {"train_images": images,
+    return {"train_images": images, "test_images": config["data"]["test_examples"],
             "epoch_seconds": [row["seconds"] for row in rows],
             "images_per_s": [images / row["seconds"] for row in rows],
+            "eval_images_per_s": [row.get("eval_images_per_second") for row in rows],
             "startup_s": rows[0].get("startup_seconds") if rows else None,
             "plans": sorted({c["plan"] for c in config.get("conv", {}).get("choices", [])
                              if c.get("batch") == config["recipe"]["batch_size"]}),
@@ -210,6 +212,29 @@ def _cell(records: list[dict], arch: str, size: int, train_flops: float,
     return out
 
 
+def _inference(records: list[dict], arch: str) -> dict:
+    """Test-set evaluation of ``arch`` after the last epoch (train.py's own, batch
+    ``min(1000, test images)``), over every training process of the architecture, whatever its
+    training batch; the ratio pairs the processes of the same cell and pair."""
+    runs = [r for r in records if r["kind"] == "train" and r["arch"] == arch and "run" in r
+            and r["run"]["eval_images_per_s"][-1]]
+    out: dict = {"arch": arch, "eval_batch": sorted({min(EVAL_BATCH, r["run"]["test_images"])
+                                                     for r in runs})}
+    speeds: dict[str, dict[tuple, float]] = {}
+    for framework in FRAMEWORKS:
+        mine = {(r["batch_size"], r["pair"]): r["run"]["eval_images_per_s"][-1]
+                for r in runs if r["framework"] == framework}
+        speeds[framework] = mine
+        if mine:
+            out[framework] = {"eval_images_per_s": spread(list(mine.values()))}
+    paired = [speeds["jax"][k] / speeds["torch"][k] for k in speeds["jax"] if k in speeds["torch"]]
+    if paired:
+        out["speedup"] = {"ratio": out["jax"]["eval_images_per_s"]["median"]
+                          / out["torch"]["eval_images_per_s"]["median"],
+                          "paired": paired, "paired_min": min(paired), "paired_max": max(paired)}
+    return out
+
+
 def _tiny(records: list[dict], arch: str) -> dict:
     """The tiny first runs' whole-command wall times of ``arch``."""
     out: dict = {"arch": arch}
@@ -237,12 +262,14 @@ def run_train_runs(config: TrainRunsConfig, flops: dict[str, dict], peak: float 
         records = run_processes(config, folder, log)
     cells = [_cell(records, arch, size, flops[arch]["train"], peak)
              for arch, size in config.cells()]
+    inference = [_inference(records, arch) for arch in config.archs]
     tiny = [_tiny(records, arch) for arch in config.archs] if config.tiny_pairs else []
     devices = {r["framework"]: r["run"]["device"] for r in records if "run" in r}
     return {"method": method(config), "devices": devices, "pairs": config.pairs,
             "epochs": config.epochs,
             "subsets": {a: config.subsets.get(a) for a in config.archs},
             "tiny_subset": config.tiny_subset, "results": cells, "tiny": tiny,
+            "inference": inference,
             "processes": records}
 
 

@@ -15,6 +15,7 @@ import psutil
 
 Split = tuple[np.ndarray, np.ndarray]  # preprocessed float32 NHWC images, int64 labels
 NestedArrays = dict[str, "np.ndarray | NestedArrays"]  # a training state as a checkpoint holds it
+EVAL_BATCH = 1000  # images per evaluation batch, both frameworks
 
 
 class EpochMetrics(NamedTuple):

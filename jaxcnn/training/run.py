@@ -92,10 +92,14 @@ def _train_epoch(trainer: Trainer, recipe: Recipe, epoch: int, train_size: int,
     start = time.perf_counter()
     metrics = trainer.train_epoch(batches, epoch=epoch, progress=progress)
     seconds = time.perf_counter() - start
+    start = time.perf_counter()
     evaluation = trainer.evaluate()
+    eval_seconds = time.perf_counter() - start
     row = {"epoch": epoch, "train_loss": metrics.loss, "train_accuracy": metrics.accuracy,
            "test_loss": evaluation.loss, "test_accuracy": evaluation.accuracy,
            "seconds": seconds, "images_per_second": metrics.examples / seconds,
+           "eval_seconds": eval_seconds,
+           "eval_images_per_second": len(evaluation.outputs) / eval_seconds,
            "global_step": trainer.global_step}
     return row, evaluation
 

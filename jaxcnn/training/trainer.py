@@ -18,6 +18,7 @@ from jaxcnn.training.engine import Engine, check_batch_size, make_mesh
 from jaxcnn.training.losses import get_loss
 from jaxcnn.training.optim import make_optimizer
 from jaxcnn.training.protocol import (  # noqa: F401  (re-exported)
+    EVAL_BATCH,
     EpochMetrics,
     Evaluation,
     NestedArrays,
@@ -25,8 +26,6 @@ from jaxcnn.training.protocol import (  # noqa: F401  (re-exported)
     Trainer,
 )
 from jaxcnn.training.recipes import Recipe
-
-EVAL_BATCH = 1000
 
 
 class JaxTrainer:
