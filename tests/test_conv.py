@@ -103,18 +103,20 @@ def test_gemm_equals_xla_at_large_batches(layer: str, batch: int) -> None:
     check("gemm", layer, batch)
 
 
-@pytest.mark.parametrize(("batch", "patch_bytes_per_image", "chunk"), [
-    (64, 400_000, 8),  # dropout.conv2 at its recipe batch: 15 fit, 8 divides 64
-    (10, 627_200, 10),  # padded.conv2 at batch 10: fits whole
-    (512, 627_200, 8),  # padded.conv2 at 512: 10 fit, 8 divides 512
-    (13, 400_000, 13),  # 15 fit: the whole batch
-    (97, 400_000, 15),  # prime batch: no divisor near 15, so a last chunk of 7
+DROPOUT_CONV2 = ((10, 24, 24), (5, 5, 10, 20))  # patch matrix 400,000 bytes per image
+PADDED_CONV2 = ((32, 18, 18), (5, 5, 32, 64))  # 627,200 bytes per image
+
+
+@pytest.mark.parametrize(("layer", "batch", "chunk"), [
+    (DROPOUT_CONV2, 64, 8),  # 15 fit in 6 MiB, 8 divides 64
+    (PADDED_CONV2, 10, 10),  # fits whole
+    (PADDED_CONV2, 512, 8),  # 10 fit, 8 divides 512
+    (DROPOUT_CONV2, 13, 13),  # 15 fit: the whole batch
+    (DROPOUT_CONV2, 97, 15),  # prime batch: no divisor near 15, so a last chunk of 7
 ])
-def test_chunk_size_keeps_patch_matrix_within_budget(batch, patch_bytes_per_image, chunk) -> None:
-    # dropout.conv2: 10 channels, 24×24 → 20×20; padded.conv2: 32 channels, 18×18 → 14×14
-    shape, kernel = (((10, 24, 24, batch), (5, 5, 10, 20)) if patch_bytes_per_image == 400_000
-                     else ((32, 18, 18, batch), (5, 5, 32, 64)))
-    assert gemm.chunk_size(shape, kernel, budget=6 << 20) == min(chunk, batch)
+def test_chunk_size_keeps_patch_matrix_within_budget(layer, batch, chunk) -> None:
+    (chw, kernel) = layer
+    assert gemm.chunk_size((*chw, batch), kernel, budget=6 << 20) == chunk
 
 
 def test_shift_refuses_several_channels() -> None:

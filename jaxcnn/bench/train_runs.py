@@ -203,13 +203,18 @@ def _cell(records: list[dict], arch: str, size: int, train_flops: float,
         out["frameworks"][framework] = result
     jax_r, torch_r = out["frameworks"]["jax"], out["frameworks"]["torch"]
     if jax_r["status"] == torch_r["status"] == "ok":
-        paired = [by_pair["jax"][p] / by_pair["torch"][p] for p in sorted(by_pair["jax"])
-                  if p in by_pair["torch"]]
-        out["speedup"] = {"ratio": jax_r["train_images_per_s"]["median"]
-                          / torch_r["train_images_per_s"]["median"],
-                          "paired": paired, "paired_min": min(paired, default=None),
-                          "paired_max": max(paired, default=None)}
+        out["speedup"] = _speedup(jax_r["train_images_per_s"], torch_r["train_images_per_s"],
+                                  by_pair["jax"], by_pair["torch"])
     return out
+
+
+def _speedup(jax_stats: dict, torch_stats: dict, jax_by_pair: dict, torch_by_pair: dict) -> dict:
+    """JAX ÷ PyTorch: the ratio of the medians and the ratios of the processes run as a pair
+    (same key in both ``*_by_pair``)."""
+    paired = [jax_by_pair[k] / torch_by_pair[k] for k in sorted(jax_by_pair)
+              if k in torch_by_pair]
+    return {"ratio": jax_stats["median"] / torch_stats["median"], "paired": paired,
+            "paired_min": min(paired, default=None), "paired_max": max(paired, default=None)}
 
 
 def _inference(records: list[dict], arch: str) -> dict:
@@ -227,11 +232,10 @@ def _inference(records: list[dict], arch: str) -> dict:
         speeds[framework] = mine
         if mine:
             out[framework] = {"eval_images_per_s": spread(list(mine.values()))}
-    paired = [speeds["jax"][k] / speeds["torch"][k] for k in speeds["jax"] if k in speeds["torch"]]
-    if paired:
-        out["speedup"] = {"ratio": out["jax"]["eval_images_per_s"]["median"]
-                          / out["torch"]["eval_images_per_s"]["median"],
-                          "paired": paired, "paired_min": min(paired), "paired_max": max(paired)}
+    if speeds["jax"] and speeds["torch"]:
+        out["speedup"] = _speedup(out["jax"]["eval_images_per_s"],
+                                  out["torch"]["eval_images_per_s"], speeds["jax"],
+                                  speeds["torch"])
     return out
 
 
