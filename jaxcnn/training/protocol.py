@@ -7,6 +7,8 @@ the types it defines import neither JAX nor torch, so both frameworks' trainers 
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from typing import NamedTuple, Protocol
 
@@ -30,23 +32,36 @@ class Evaluation(NamedTuple):
     outputs: np.ndarray  # (N, num_classes) eval-mode model outputs
 
 
-_first_step_at: list[float] = []  # wall-clock time of this process's first training step
+_startup: list[float] = []  # seconds from this process's start to its first training step
+
+
+def process_age() -> float:
+    """Seconds since this process started.
+
+    On Linux from the kernel's start time in clock ticks since boot against the boot-time clock
+    (10 ms resolution): ``psutil``'s creation time there adds the boot time, which the kernel
+    reports in whole seconds, and so overstates every age by the same 0-1 s on a given boot.
+    Elsewhere from ``psutil``'s creation time."""
+    if sys.platform.startswith("linux"):
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # field 3 (state) onwards
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    return time.time() - psutil.Process().create_time()
 
 
 def mark_first_step() -> None:
     """Note that this process dispatches its first training step now; later calls do nothing.
     The trainers call it (JAX: once the first compiled step call returned, compilation
     included; PyTorch: before the first step's forward)."""
-    if not _first_step_at:
-        _first_step_at.append(time.time())
+    if not _startup:
+        _startup.append(process_age())
 
 
 def startup_seconds() -> float | None:
-    """Seconds from this process's start (its creation time, as the OS reports it) to its first
-    training step (:func:`mark_first_step`); None before that step."""
-    if not _first_step_at:
-        return None
-    return _first_step_at[0] - psutil.Process().create_time()
+    """Seconds from this process's start to its first training step (:func:`mark_first_step`);
+    None before that step."""
+    return _startup[0] if _startup else None
 
 
 class TrainingDiverged(RuntimeError):
