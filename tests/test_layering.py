@@ -122,6 +122,14 @@ def test_import_jaxcnn_data_loads_neither_flax_nor_torch() -> None:
     assert not loaded & {"flax", "jax", "torch", "optax"}
 
 
+def test_the_train_command_loads_what_its_first_step_needs() -> None:
+    """Start-up ends at the first training step: plotting (the report), checkpointing (after
+    epoch 1), torch and the studies' statistics load later, when used."""
+    loaded = _loaded_after("import jaxcnn.cli.train")
+    assert {"jax", "flax", "optax"} <= loaded
+    assert not loaded & {"matplotlib", "orbax", "torch", "scipy"}
+
+
 def test_the_neutral_seam_and_torch_ref_load_no_jax() -> None:
     loaded = _loaded_after("import jaxcnn.training.protocol, jaxcnn.training.recipes, "
                            "torch_ref, torch_ref.train")

@@ -13,6 +13,9 @@ written in the same atomic step. A checkpoint whose files were damaged afterward
 or read with other bytes than were saved, or holding NaN/infinite values) is a
 :class:`CheckpointError` when restored; :meth:`EpochCheckpoints.set_aside` moves it out of
 ``checkpoints/`` (see :mod:`jaxcnn.training.resume`).
+
+orbax is imported and its manager built on first use, not at start-up: a new run's first
+checkpoint is written after its first epoch.
 """
 
 from __future__ import annotations
@@ -22,14 +25,17 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
-import orbax.checkpoint as ocp
 
 from jaxcnn.runtime import interrupts
 from jaxcnn.runtime.diskfull import writing
 from jaxcnn.training import digest
 from jaxcnn.training.protocol import NestedArrays
+
+if TYPE_CHECKING:
+    import orbax.checkpoint as ocp
 
 
 class CheckpointError(ValueError):
@@ -41,22 +47,18 @@ class EpochCheckpoints:
 
     def __init__(self, run_dir: str | os.PathLike):
         self.directory = Path(run_dir).absolute() / "checkpoints"
-        # With several JAX processes (jaxcnn.runtime.distributed) only process 0 keeps the
-        # checkpoints:
-        # the state is gathered on every host as numpy arrays, and orbax's active_processes
-        # runs the manager on that one process, without waiting for the others at its barriers
-        # (it then leaves creating the folder to us).
-        alone = {} if jax.process_count() == 1 else {
-            "multiprocessing_options": ocp.options.MultiprocessingOptions(
-                primary_host=jax.process_index(), active_processes={jax.process_index()})}
-        if alone:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        options = ocp.CheckpointManagerOptions(max_to_keep=None, create=not alone,
-                                               enable_async_checkpointing=False, **alone)
-        self._manager = ocp.CheckpointManager(self.directory, options=options)
+        self._opened: ocp.CheckpointManager | None = None
+
+    @property
+    def _manager(self) -> ocp.CheckpointManager:
+        if self._opened is None:
+            self._opened = _open_manager(self.directory)
+        return self._opened
 
     def epochs(self) -> list[int]:
         """The epochs with a complete checkpoint, ascending."""
+        if self._opened is None and not self.directory.exists():
+            return []  # a new run: no need to load orbax yet
         self._manager.reload()  # another process (a killed run) may have written some
         return sorted(self._manager.all_steps())
 
@@ -67,12 +69,15 @@ class EpochCheckpoints:
 
     def save(self, epoch: int, state: NestedArrays, meta: dict) -> None:
         """Write epoch ``epoch``'s checkpoint and wait until it is complete on disk."""
+        import orbax.checkpoint as ocp
+
+        manager = self._manager  # creates the folder on a run's first save
         meta = {**meta, "epoch": epoch, DIGEST: digest.array_digests(state)}
         with interrupts.deferred(), writing(self.path(epoch), digest.total_bytes(state)):
             _hide_late_read_errors(self.directory)  # a failed write (a full disk) has them too
-            self._manager.save(epoch, args=ocp.args.Composite(
+            manager.save(epoch, args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
-            self._manager.wait_until_finished()
+            manager.wait_until_finished()
 
     def path(self, epoch: int) -> Path:
         """The folder of epoch ``epoch``'s checkpoint."""
@@ -81,6 +86,8 @@ class EpochCheckpoints:
     def restore(self, epoch: int) -> tuple[NestedArrays, dict]:
         """The ``state`` arrays (numpy) and ``meta`` dict saved for ``epoch``;
         :class:`CheckpointError` naming the folder and the reason if it cannot be read whole."""
+        import orbax.checkpoint as ocp
+
         _hide_late_read_errors(self.directory)
         try:
             with interrupts.deferred():
@@ -114,7 +121,26 @@ class EpochCheckpoints:
         return target
 
     def close(self) -> None:
-        self._manager.close()
+        if self._opened is not None:
+            self._opened.close()
+
+
+def _open_manager(directory: Path) -> ocp.CheckpointManager:
+    """orbax's manager of ``directory``: synchronous saves, every epoch kept. With several JAX
+    processes (jaxcnn.runtime.distributed) only process 0 keeps the checkpoints: the state is
+    gathered on every host as numpy arrays, and orbax's active_processes runs the manager on
+    that one process, without waiting for the others at its barriers (it then leaves creating
+    the folder to us)."""
+    import orbax.checkpoint as ocp
+
+    alone = {} if jax.process_count() == 1 else {
+        "multiprocessing_options": ocp.options.MultiprocessingOptions(
+            primary_host=jax.process_index(), active_processes={jax.process_index()})}
+    if alone:
+        directory.mkdir(parents=True, exist_ok=True)
+    options = ocp.CheckpointManagerOptions(max_to_keep=None, create=not alone,
+                                           enable_async_checkpointing=False, **alone)
+    return ocp.CheckpointManager(directory, options=options)
 
 
 DIGEST = "sha256"  # meta's key of the state's array digests
