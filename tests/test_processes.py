@@ -1,10 +1,12 @@
 """Several processes (``jax.distributed``, gloo collectives on the CPU) training one model through
 ``scripts/train.py``: real processes on 127.0.0.1, a coordinator on a free port.
 
-Measured on this machine (lenet's recipe, one epoch of Fashion-MNIST, 938 steps): the weights of
-two processes with one CPU device each differ from one process's by at most 7.5e-9, one float32
-rounding step of a weight near 0.1 (the all-reduce adds the two halves of each gradient in
-another order); the test bounds it at 5x.
+Measured on this machine (lenet's recipe, one epoch of Fashion-MNIST, 938 steps), the weights of
+two processes with one CPU device each against one process's, per convolution plan (each process
+convolves half the batch, and the all-reduce adds the two halves of each gradient in another
+order): `gemm` 7.5e-9, one float32 rounding step of a weight near 0.1; `xla` and `xla-chwn`
+4.5e-8 (XLA's convolution sums a half batch's weight gradient in other blocks). The plan is
+timed in the test, so the bound is 5x the figure of the plan the processes chose.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from safetensors.numpy import load_file
 from jaxcnn import convert, create_model
 
 TRAIN = REPO_ROOT / "scripts" / "train.py"
-MEASURED = 7.5e-9
+MEASURED = {"gemm": 7.5e-9, "xla": 4.5e-8, "xla-chwn": 4.5e-8}  # max abs difference, see above
 
 
 def free_port() -> int:
@@ -114,10 +116,11 @@ def test_two_processes_train_the_weights_of_one(tmp_path: Path) -> None:
     b = load_file(tmp_path / "two" / "model.safetensors")
     diff = max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
     print(f"max abs weight difference, 1 vs 2 processes after one epoch: {diff:.2e}")
-    assert diff <= 5 * MEASURED
+    plan = zero[0][0].split(": ")[1]  # the training batch's plan
+    assert diff <= 5 * MEASURED[plan], plan
     initial = convert.to_torch(create_model("lenet", seed=0))  # the recipe's seed
     moved = max(float(np.max(np.abs(a[k] - initial[k]))) for k in initial)
-    assert moved > 1000 * MEASURED  # trained weights, not a trivial comparison
+    assert moved > 1000 * max(MEASURED.values())  # trained weights, not a trivial comparison
 
 
 @pytest.mark.slow
