@@ -37,18 +37,24 @@ def _builder(cls: type, options: tuple) -> Callable[[jax.Array], nnx.Module]:
         params_key, dropout_key = jax.random.split(key)
         return cls(**dict(options), rngs=nnx.Rngs(params=params_key, dropout=dropout_key))
 
-    def built_state(key: jax.Array) -> nnx.State:
-        return nnx.state(build(key))
+    graphs: list[nnx.GraphDef] = []  # the model's structure, kept when the build is traced
 
-    graph = nnx.graphdef(nnx.eval_shape(build, jax.random.key(0)))
+    def built_state(key: jax.Array) -> nnx.State:
+        graph, state = nnx.split(build(key))
+        graphs[:] = [graph]  # static: the same for every key
+        return state
+
     state_of = jax.jit(built_state)
     compiled = []  # compiled on first use, for a concrete key
 
     def create(key: jax.Array) -> nnx.Module:
         if isinstance(key, jax.core.Tracer):  # inside a transformation (jit, vmap)
-            return nnx.merge(graph, state_of(key))
-        if not compiled:
-            compiled.append(state_of.lower(key).compile(compiler_options=BUILD_COMPILER_OPTIONS))
-        return nnx.merge(graph, compiled[0](key))
+            state = state_of(key)
+        else:
+            if not compiled:
+                compiled.append(state_of.lower(key).compile(
+                    compiler_options=BUILD_COMPILER_OPTIONS))
+            state = compiled[0](key)
+        return nnx.merge(graphs[0], state)  # traced by now, so known
 
     return create
