@@ -124,7 +124,7 @@ class Engine:
         """``value`` (an array or a pytree) on the engine's devices: replicated, or with its last
         axis split over the mesh when ``shard_last``; unchanged placement without a mesh."""
         if self.mesh is None:
-            return jax.tree.map(jnp.asarray, value)
+            return jax.device_put(value)  # jnp.asarray would compile a copy per array shape
 
         def place(leaf):
             spec = P(*[None] * (np.ndim(leaf) - 1), DATA_AXIS) if shard_last else P()
