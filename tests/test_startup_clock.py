@@ -8,9 +8,9 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from data_helpers import REPO_ROOT
+
 CHILD = ("import json, time; from jaxcnn.training import protocol; protocol.mark_first_step(); "
          "print(json.dumps([protocol.startup_seconds(), time.time()]))")
 TICK = 0.011  # the kernel's start time is counted in 10 ms clock ticks
