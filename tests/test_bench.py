@@ -156,3 +156,23 @@ def test_no_headline_needs_another_section(capsys):
     with pytest.raises(SystemExit) as stop:
         bench.main(["--no-headline"])
     assert stop.value.code == 2 and "nothing to run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["jaxcnn.bench.worker", "jaxcnn.bench.layers"])
+@pytest.mark.parametrize("cell", ["lenet", "resnet:64", "lenet:0"])
+def test_child_processes_refuse_a_bad_cell(module, cell, capsys):
+    """Both child processes parse ``--cell ARCH:BATCH`` alike and name the bad value."""
+    import importlib
+
+    child = importlib.import_module(module)
+    with pytest.raises(SystemExit) as stop:
+        child.main(["--cell", cell])  # refused before the other required flags are missed
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "--cell" in err
+    assert repr("0" if cell == "lenet:0" else cell) in err
+
+
+def test_cell_arg_parses_arch_and_batch():
+    from jaxcnn.bench.processes import cell_arg
+
+    assert cell_arg("padded:128") == ("padded", 128)

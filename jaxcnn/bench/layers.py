@@ -34,10 +34,8 @@ import numpy as np
 
 from jaxcnn.bench import processes
 from jaxcnn.bench.train_runs import DROPPED_ENV
-from jaxcnn.cli.args import positive_int
 from jaxcnn.conv.choice import CACHE_ENV_VAR
 from jaxcnn.data import SPECS
-from jaxcnn.net.options import ARCHITECTURES
 from jaxcnn.training.recipes import get_recipe
 
 FRAMEWORKS = ("jax", "torch")
@@ -175,19 +173,11 @@ def _layer(name: str, kind: str, in_shape: tuple, out_shape: tuple, flops: int,
             "flops_per_image": flops, **{f"{op}_ms": times[op] for op in OPS}, **extra}
 
 
-def _cell(text: str) -> tuple[str, int]:
-    arch, sep, batch = text.partition(":")
-    if not sep or arch not in ARCHITECTURES:
-        raise argparse.ArgumentTypeError(
-            f"--cell {text!r}: expected ARCH:BATCH with ARCH one of {', '.join(ARCHITECTURES)}")
-    return arch, positive_int(batch)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jaxcnn.bench.layers",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--framework", choices=FRAMEWORKS, required=True)
-    parser.add_argument("--cell", action="append", type=_cell, required=True,
+    parser.add_argument("--cell", action="append", type=processes.cell_arg, required=True,
                         metavar="ARCH:BATCH", help="architecture and batch size; repeatable")
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")
     args = parser.parse_args(argv)

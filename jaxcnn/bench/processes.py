@@ -3,6 +3,7 @@ average just before and just after, the wall time and how it ended."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import subprocess
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 
 import jaxcnn
+from jaxcnn.cli.args import positive_int
+from jaxcnn.net.options import ARCHITECTURES
 
 REPO_ROOT = Path(jaxcnn.__file__).resolve().parents[1]
 # The environment a PyTorch process runs with: glibc's allocator as PyTorch ships (jaxcnn, which
@@ -21,6 +24,15 @@ TORCH_ENV = {"JAXCNN_MALLOC": "default"}
 def worker_command(args: list[str]) -> list[str]:
     """``python -m jaxcnn.bench.worker ARGS`` with this interpreter."""
     return [sys.executable, "-m", "jaxcnn.bench.worker", *args]
+
+
+def cell_arg(text: str) -> tuple[str, int]:
+    """A child process's ``--cell ARCH:BATCH`` -> (arch, batch size)."""
+    arch, sep, batch = text.partition(":")
+    if not sep or arch not in ARCHITECTURES:
+        raise argparse.ArgumentTypeError(
+            f"--cell {text!r}: expected ARCH:BATCH with ARCH one of {', '.join(ARCHITECTURES)}")
+    return arch, positive_int(batch)
 
 
 def shown(command: list[str], env: dict[str, str], drop: tuple[str, ...] = ()) -> str:

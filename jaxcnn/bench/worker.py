@@ -24,33 +24,24 @@ import time
 from pathlib import Path
 
 from jaxcnn import conv
-from jaxcnn.bench import machine
+from jaxcnn.bench import machine, processes
 from jaxcnn.bench.cases import make_case
 from jaxcnn.bench.variants import VARIANTS, Case, Unavailable, framework
 from jaxcnn.cli.args import parse_data_dirs, positive_int
 from jaxcnn.conv.choice import CACHE_ENV_VAR
 from jaxcnn.conv.choice import ENV_VAR as CONV_ENV_VAR
 from jaxcnn.data import DataError, batch_indices, data_dir_for, load_splits
-from jaxcnn.net.options import ARCHITECTURES
 from jaxcnn.training.recipes import get_recipe
 
 AUTO_VARIANTS = ("jax", "jax-scan")  # the plan chosen by measurement, whatever $JAXCNN_CONV says
 
-
-def _cell(text: str) -> tuple[str, int]:
-    """``ARCH:BATCH`` -> (arch, batch size)."""
-    arch, sep, batch = text.partition(":")
-    if not sep or arch not in ARCHITECTURES:
-        raise argparse.ArgumentTypeError(
-            f"--cell {text!r}: expected ARCH:BATCH with ARCH one of {', '.join(ARCHITECTURES)}")
-    return arch, positive_int(batch)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m jaxcnn.bench.worker",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--variant", required=True, choices=list(VARIANTS))
-    parser.add_argument("--cell", action="append", type=_cell, required=True,
+    parser.add_argument("--cell", action="append", type=processes.cell_arg, required=True,
                         metavar="ARCH:BATCH", help="architecture and batch size; repeatable")
     parser.add_argument("--train-images", type=positive_int, metavar="N",
                         help="the first N training images (default: the whole split)")
