@@ -209,10 +209,9 @@ def run_layers(cells: list[tuple[str, int]], log: Callable[[str], None] = print)
             record = {"framework": framework, **processes.run(command, env, drop=DROPPED_ENV)}
             records.append(record)
             if record["returncode"]:
-                log(f"layers, {framework}: failed ({record['returncode']}): "
-                    f"{record.get('error', '')}")
+                log(f"layers, {framework}: {processes.failure(record)}")
                 continue
-            log(f"layers, {framework}: {record['wall_s']:.1f} s")
+            log(f"layers, {framework}:{processes.surroundings(record)}")
             for cell in json.loads(out.read_text())["cells"]:
                 results.setdefault((cell["arch"], cell["batch_size"]), {})[framework] = cell
     rows = []

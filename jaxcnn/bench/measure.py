@@ -135,10 +135,9 @@ def run_processes(config: BenchConfig, log: Callable[[str], None] = print) -> li
 def _summary(record: dict) -> str:
     head = (f"[{record['index'] + 1}] {record['variant']} {' '.join(record['cells'])}, "
             f"repeat {record['repeat'] + 1}: ")
-    tail = (f" ({record['wall_s']:.1f} s, load {record['load_before'][0]:.2f} -> "
-            f"{record['load_after'][0]:.2f})")
+    tail = processes.surroundings(record)
     if "result" not in record:
-        return head + f"failed ({record['returncode']}): {record.get('error', '')}" + tail
+        return head + processes.failure(record) + tail
     parts = []
     for cell in record["result"]["cells"]:
         if cell["status"] != "ok":

@@ -62,3 +62,14 @@ def run(command: list[str], env: dict[str, str] | None = None,
     if done.returncode:
         record["error"] = "\n".join(done.stderr.strip().splitlines()[-5:])
     return record
+
+
+def surroundings(record: dict) -> str:
+    """`` (wall s, load before -> after)``: how a :func:`run` record's process went."""
+    return (f" ({record['wall_s']:.1f} s, load {record['load_before'][0]:.2f} -> "
+            f"{record['load_after'][0]:.2f})")
+
+
+def failure(record: dict) -> str:
+    """``failed (code): stderr's end`` of a :func:`run` record."""
+    return f"failed ({record['returncode']}): {record.get('error', '')}"

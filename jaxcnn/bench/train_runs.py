@@ -152,10 +152,9 @@ def run_processes(config: TrainRunsConfig, tmp: Path,
 def _summary(record: dict) -> str:
     head = (f"[{record['index'] + 1}] {record['kind']} {record['arch']}:{record['batch_size']} "
             f"{record['framework']} pair {record['pair'] + 1}: ")
-    tail = (f" ({record['wall_s']:.1f} s, load {record['load_before'][0]:.2f} -> "
-            f"{record['load_after'][0]:.2f})")
+    tail = processes.surroundings(record)
     if "run" not in record:
-        return head + f"failed ({record['returncode']}): {record.get('error', '')}" + tail
+        return head + processes.failure(record) + tail
     run = record["run"]
     startup = "—" if run["startup_s"] is None else f"{run['startup_s']:.2f} s"
     return (head + f"last epoch {run['images_per_s'][-1]:,.0f} img/s, start-up {startup}"
