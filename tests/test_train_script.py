@@ -23,6 +23,7 @@ import pytest
 import safetensors.numpy
 import torch
 from data_helpers import REPO_ROOT, fashion_dir, require_idx
+from flax import nnx
 
 import torch_ref
 from jaxcnn import convert, create_model
@@ -30,7 +31,7 @@ from jaxcnn.cli import train as train_cli
 from jaxcnn.data import batch_indices, load, preprocess
 from jaxcnn.training.checkpoints import EpochCheckpoints
 from jaxcnn.training.recipes import Recipe
-from jaxcnn.training.run import load_data, make_trainer
+from jaxcnn.training.run import load_data, load_data_building_model, make_trainer
 
 TRAIN_SCRIPT = REPO_ROOT / "scripts" / "train.py"
 METRIC_KEYS = {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
@@ -322,6 +323,35 @@ def test_torch_resume_with_dropout_matches_uninterrupted_run(fashion, tmp_path):
     train_ok("--resume", str(resumed), "--epochs", "2")
     assert_same_weights(read_weights(resumed), read_weights(straight))
     assert without_timing(read_rows(resumed)) == without_timing(read_rows(straight))
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+def test_data_loaded_while_the_model_builds_is_the_same(fashion, framework):
+    """train.py's start-up (data in a thread while the JAX model builds) gives the data sets of
+    load_data and the model create_model gives the recipe."""
+    recipe = Recipe("lenet", "fashion_mnist", "none", "cross_entropy", "sgd", 0.05, batch_size=64,
+                    epochs=1, seed=3, model_options={"dropout": 0.5})
+    train_set, test, model = load_data_building_model(framework, recipe, data_dir=fashion,
+                                                      subset=640)
+    for got, want in zip((train_set, test), load_data(recipe, data_dir=fashion, subset=640),
+                         strict=True):
+        np.testing.assert_array_equal(got.images, want.images)
+        np.testing.assert_array_equal(got.labels, want.labels)
+        assert got.source == want.source
+    if framework == "torch":
+        assert model is None
+        return
+    def values(module):  # every array of the model's state, the dropout stream's key included
+        leaves = jax.tree.leaves(nnx.state(module))
+        return [np.asarray(jax.random.key_data(leaf) if jax.dtypes.issubdtype(
+            leaf.dtype, jax.dtypes.prng_key) else leaf) for leaf in leaves]
+
+    for a, b in zip(values(model), values(create_model("lenet", seed=3, dropout=0.5)),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    trainer = make_trainer("jax", recipe, train_set, test, model=model)
+    assert_same_weights(trainer.state_dict(),
+                        make_trainer("jax", recipe, train_set, test).state_dict())
 
 
 def test_jax_checkpoint_restores_the_dropout_rng(fashion, tmp_path):

@@ -51,7 +51,7 @@ from jaxcnn.training.resume import Start, choose_start
 from jaxcnn.training.run import (
     FRAMEWORKS,
     environment,
-    load_data,
+    load_data_building_model,
     load_start,
     make_trainer,
     run_training,
@@ -394,8 +394,9 @@ def train(parser: argparse.ArgumentParser, args: argparse.Namespace, run: dict) 
     except ValueError as err:
         parser.error(str(err))
     try:
-        train_set, test = load_data(recipe, data_dir=config["data"]["data_dir"],
-                                    subset=config["data"]["subset"])
+        train_set, test, model = load_data_building_model(
+            config["framework"], recipe, data_dir=config["data"]["data_dir"],
+            subset=config["data"]["subset"])
         failed = distributed.failures(0)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -416,7 +417,7 @@ def train(parser: argparse.ArgumentParser, args: argparse.Namespace, run: dict) 
     if recipe.notes:
         log(f"note: {recipe.notes}")
     trainer = make_trainer(config["framework"], recipe, train_set, test,
-                           devices=config["devices"])
+                           devices=config["devices"], model=model)
     start = None
     if args.resume:
         start = resume(trainer, run_dir, args.resume_from, config)

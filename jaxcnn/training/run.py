@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
+
+from flax import nnx
 
 from jaxcnn import data
 from jaxcnn.data import Dataset, batch_indices, preprocess
@@ -25,7 +28,7 @@ from jaxcnn.training.engine import backend_summary
 from jaxcnn.training.protocol import startup_seconds
 from jaxcnn.training.recipes import Recipe
 from jaxcnn.training.resume import Start, choose_start
-from jaxcnn.training.trainer import Evaluation, JaxTrainer, Trainer
+from jaxcnn.training.trainer import Evaluation, JaxTrainer, Trainer, build_model
 
 FRAMEWORKS = ("jax", "torch")
 _VERSIONED = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "torch")
@@ -38,13 +41,27 @@ def load_data(recipe: Recipe, *, data_dir: str | None = None,
     return data.subset(*data.load_splits(recipe.dataset, data_dir=data_dir), subset)
 
 
+def load_data_building_model(
+        framework: str, recipe: Recipe, *, data_dir: str | None = None,
+        subset: int | None = None) -> tuple[Dataset, Dataset, nnx.Module | None]:
+    """:func:`load_data`'s data sets and, for ``jax``, the recipe's model
+    (:func:`jaxcnn.training.trainer.build_model`; ``None`` for ``torch``), built while the data
+    loads in a thread of its own: un-gzipping and XLA's compilation both release the GIL, so a
+    run's start-up waits for the longer of the two, not their sum. Raises ``DataError``."""
+    with ThreadPoolExecutor(1, thread_name_prefix="jaxcnn-data") as pool:
+        loading = pool.submit(load_data, recipe, data_dir=data_dir, subset=subset)
+        model = build_model(recipe) if framework == "jax" else None
+        return (*loading.result(), model)
+
+
 def make_trainer(framework: str, recipe: Recipe, train: Dataset, test: Dataset, *,
-                 devices: int = 1) -> Trainer:
+                 devices: int = 1, model: nnx.Module | None = None) -> Trainer:
     """The ``jax`` or ``torch`` trainer of ``recipe`` on the preprocessed data sets; ``jax``
-    trains data-parallel over ``devices`` devices."""
+    trains data-parallel over ``devices`` devices, from ``model`` if given (built from
+    ``recipe``)."""
     splits = [(preprocess(ds.images, recipe.normalization), ds.labels) for ds in (train, test)]
     if framework == "jax":
-        return JaxTrainer(recipe, *splits, devices=devices)
+        return JaxTrainer(recipe, *splits, devices=devices, model=model)
     if devices != 1:
         raise ValueError("--devices applies to --framework jax only")
     if framework == "torch":

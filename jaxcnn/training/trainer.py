@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from jaxcnn.net.convert import to_torch
 from jaxcnn.net.registry import create_model
@@ -28,6 +29,11 @@ from jaxcnn.training.protocol import (  # noqa: F401  (re-exported)
 from jaxcnn.training.recipes import Recipe
 
 
+def build_model(recipe: Recipe) -> nnx.Module:
+    """``recipe``'s model with its initial weights (seed ``recipe.seed``)."""
+    return create_model(recipe.arch, seed=recipe.seed, **recipe.model_options)
+
+
 class JaxTrainer:
     """A recipe trained by :class:`jaxcnn.training.engine.Engine` on device-resident data,
     data-parallel over ``devices`` devices (each batch split evenly; ``ValueError`` if it does not
@@ -35,10 +41,12 @@ class JaxTrainer:
 
     framework = "jax"
 
-    def __init__(self, recipe: Recipe, train: Split, test: Split, *, devices: int = 1):
+    def __init__(self, recipe: Recipe, train: Split, test: Split, *, devices: int = 1,
+                 model: nnx.Module | None = None):
         mesh = make_mesh(devices) if devices > 1 else None
         check_batch_size(recipe.batch_size, mesh)
-        model = create_model(recipe.arch, seed=recipe.seed, **recipe.model_options)
+        if model is None:  # else built by the caller from this recipe (build_model)
+            model = build_model(recipe)
         self.engine = Engine(model, make_optimizer(recipe),
                              get_loss(recipe.loss), mesh=mesh)
         self.state = self.engine.create_train_state(model)
