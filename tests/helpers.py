@@ -41,6 +41,24 @@ from jaxcnn.parity.variants import inputs_for as _inputs_for
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def host_array(leaf) -> np.ndarray:
+    """A JAX state leaf on the host; an RNG key as its raw key data."""
+    import jax
+
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        leaf = jax.random.key_data(leaf)
+    return np.asarray(leaf)
+
+
+def state_arrays(model) -> dict[str, np.ndarray]:
+    """Every array of an NNX model's state (parameters, statistics, RNG keys and counts) by path."""
+    import jax
+    from flax import nnx
+
+    return {jax.tree_util.keystr(path): host_array(leaf)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(nnx.state(model))[0]}
+
+
 def data_dir(name: str) -> Path:
     """Where the real test set ``name`` ("mnist" or "fashion_mnist") is expected."""
     if name == "mnist":

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import param_count_jax
+from helpers import param_count_jax, state_arrays
 
 import jaxcnn
 import torch_ref
@@ -170,18 +170,6 @@ def _op_by_op(arch: str, seed: int, **options):
         **options, rngs=nnx.Rngs(params=params_key, dropout=dropout_key))
 
 
-def _arrays(model) -> dict[str, np.ndarray]:
-    """Every array of a model's state (parameters, statistics, RNG keys and counts) by path."""
-    from flax import nnx
-
-    out = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(nnx.state(model))[0]:
-        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-            leaf = jax.random.key_data(leaf)
-        out[jax.tree_util.keystr(path)] = np.asarray(leaf)
-    return out
-
-
 @pytest.mark.parametrize(("arch", "options"), [
     ("padded", {}), ("dropout", {"pool": "avg"}), ("classic", {}), ("lenet3x3", {"pool": "lp2"}),
     ("lenet", {"batchnorm": True, "dropout": 0.5}), ("lenet", {"in_channels": 3,
@@ -195,7 +183,7 @@ def test_compiled_construction_gives_the_op_by_op_weights(arch: str, options: di
         built, reference = jaxcnn.create_model(arch, seed=seed, **options), _op_by_op(
             arch, seed, **options)
         assert nnx.graphdef(built) == nnx.graphdef(reference)
-        got, want = _arrays(built), _arrays(reference)
+        got, want = state_arrays(built), state_arrays(reference)
         assert got.keys() == want.keys()
         for name in want:
             assert got[name].dtype == want[name].dtype, name

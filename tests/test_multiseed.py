@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from data_helpers import mnist_dir, require_idx
+from helpers import host_array
 
 from jaxcnn.data import batch_indices, load, preprocess
 from jaxcnn.net.registry import create_model
@@ -31,11 +32,6 @@ OPTIONS = {"batchnorm": True, "dropout": 0.5}
 N, BATCH, EPOCHS = 16 * 12 + 5, 16, 1
 PARAM_TOLERANCE = 5 * 5.5e-7
 STATE_TOLERANCE = 5 * 1.04e-5  # momentum buffers and running batch-norm statistics
-
-
-def _raw(leaf: jax.Array) -> np.ndarray:
-    return np.asarray(jax.random.key_data(leaf) if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key)
-                      else leaf)
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +77,14 @@ def test_each_seed_trains_as_it_would_alone(data, alone, mapping):
         mine = MultiSeedEngine.seed_state(state, i)
         for a, b in zip(jax.tree.leaves(expected_state.params), jax.tree.leaves(mine.params),
                         strict=True):
-            np.testing.assert_allclose(_raw(b), _raw(a), rtol=0, atol=PARAM_TOLERANCE)
+            np.testing.assert_allclose(host_array(b), host_array(a), rtol=0, atol=PARAM_TOLERANCE)
         exact = 0
         for a, b in zip(jax.tree.leaves(expected_state), jax.tree.leaves(mine), strict=True):
             if jnp.issubdtype(a.dtype, jnp.floating):
-                np.testing.assert_allclose(_raw(b), _raw(a), rtol=0, atol=STATE_TOLERANCE)
+                np.testing.assert_allclose(host_array(b), host_array(a), rtol=0,
+                                           atol=STATE_TOLERANCE)
             else:  # step, batch counts, the dropout stream's key and counter
-                np.testing.assert_array_equal(_raw(b), _raw(a))
+                np.testing.assert_array_equal(host_array(b), host_array(a))
                 exact += 1
         assert exact == 5
         assert together[i].examples == metrics.examples == N

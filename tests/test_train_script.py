@@ -23,7 +23,7 @@ import pytest
 import safetensors.numpy
 import torch
 from data_helpers import REPO_ROOT, fashion_dir, require_idx
-from flax import nnx
+from helpers import state_arrays
 
 import torch_ref
 from jaxcnn import convert, create_model
@@ -341,14 +341,10 @@ def test_data_loaded_while_the_model_builds_is_the_same(fashion, framework):
     if framework == "torch":
         assert model is None
         return
-    def values(module):  # every array of the model's state, the dropout stream's key included
-        leaves = jax.tree.leaves(nnx.state(module))
-        return [np.asarray(jax.random.key_data(leaf) if jax.dtypes.issubdtype(
-            leaf.dtype, jax.dtypes.prng_key) else leaf) for leaf in leaves]
-
-    for a, b in zip(values(model), values(create_model("lenet", seed=3, dropout=0.5)),
-                    strict=True):
-        np.testing.assert_array_equal(a, b)
+    got, want = state_arrays(model), state_arrays(create_model("lenet", seed=3, dropout=0.5))
+    assert got.keys() == want.keys()  # the dropout stream's key included
+    for path in want:
+        np.testing.assert_array_equal(got[path], want[path], err_msg=path)
     trainer = make_trainer("jax", recipe, train_set, test, model=model)
     assert_same_weights(trainer.state_dict(),
                         make_trainer("jax", recipe, train_set, test).state_dict())
